@@ -1,0 +1,142 @@
+//! Configuration of an endpoint and parameters of a client call.
+//!
+//! Layer: the engine's inputs. Defaults follow the Linux kernel's tunables where they are
+//! sensible and the intended semantics where the kernel has a quirk
+//! (`reference-linux-rxrpc.md` §3.10: timeouts are real durations here, not jiffies read as
+//! milliseconds).
+
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use crate::wire::{SecurityIndex, ServiceId};
+
+/// Settings of one [`Endpoint`](crate::Endpoint). Cheap to clone.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// Seed of the identifier generator (epoch, first connection ID). Give each endpoint a
+    /// different random seed in production; tests use fixed seeds.
+    pub rng_seed: u64,
+    /// The string sent in VERSION replies (at most 64 bytes are used).
+    pub version_string: String,
+    /// Receive window in packets (1..=255).
+    pub rx_window: u32,
+    /// Largest transmit window in packets, whatever the peer advertises.
+    pub tx_window_max: u32,
+    /// Transmit window assumed before the peer's first ACK trailer.
+    pub tx_window_initial: u32,
+    /// How many packets a call may queue for transmission beyond what is hard-ACKed before
+    /// `send` stops accepting data (backpressure).
+    pub tx_queue_max: u32,
+    /// Retransmission timeout before any RTT sample.
+    pub initial_rto: Duration,
+    /// Smallest retransmission timeout.
+    pub min_rto: Duration,
+    /// Largest retransmission timeout (after backoff).
+    pub max_rto: Duration,
+    /// A call that hears nothing from its peer for this long fails (`RX_CALL_TIMEOUT`, or
+    /// `RX_CALL_DEAD` if the peer is alive on the connection).
+    pub call_idle_timeout: Duration,
+    /// A service call whose request stops arriving for this long is aborted.
+    pub request_idle_timeout: Duration,
+    /// The longest a received DATA packet waits for an acknowledgement before SRTT is known.
+    pub max_ack_delay: Duration,
+    /// Delay before a finished client call's final ACK is sent by its connection (a follow-on
+    /// call on the channel acknowledges implicitly and cancels it).
+    pub final_ack_delay: Duration,
+    /// An idle client connection is discarded after this long.
+    pub client_conn_idle: Duration,
+    /// An idle service connection is discarded after this long.
+    pub service_conn_idle: Duration,
+    /// Largest backlog of charged (preallocated) incoming calls per listening socket.
+    pub max_backlog: usize,
+    /// Client connections per bundle (each has 4 channels).
+    pub max_conns_per_bundle: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            rng_seed: 0x005e_ed0f_7278_7270,
+            version_string: concat!("rxrpc-rs ", env!("CARGO_PKG_VERSION")).to_string(),
+            rx_window: 255,
+            tx_window_max: 128,
+            tx_window_initial: 16,
+            tx_queue_max: 256,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            call_idle_timeout: Duration::from_secs(20),
+            request_idle_timeout: Duration::from_secs(20),
+            max_ack_delay: Duration::from_millis(100),
+            final_ack_delay: Duration::from_millis(2),
+            client_conn_idle: Duration::from_secs(120),
+            service_conn_idle: Duration::from_secs(600),
+            max_backlog: 32,
+            max_conns_per_bundle: 4,
+        }
+    }
+}
+
+/// Parameters of a new client call.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CallParams {
+    /// The server's UDP address.
+    pub peer: SocketAddr,
+    /// The service to call.
+    pub service_id: ServiceId,
+    /// Security class (only rxnull, index 0, is built in).
+    pub security_index: SecurityIndex,
+    /// Use a connection of its own that is never shared or reused.
+    pub exclusive: bool,
+    /// Ask the server to upgrade the service (AuriStor convention, `userStatus` 1).
+    pub upgrade: bool,
+    /// Exact total length of the request, if known; sending more or fewer bytes is an error.
+    pub tx_total_len: Option<u64>,
+    /// Hard limit on the whole call's duration.
+    pub hard_timeout: Option<Duration>,
+    /// Override of [`EndpointConfig::call_idle_timeout`] for this call.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl CallParams {
+    /// A plain rxnull call to `service_id` at `peer`.
+    pub fn new(peer: SocketAddr, service_id: ServiceId) -> Self {
+        CallParams {
+            peer,
+            service_id,
+            security_index: SecurityIndex::NULL,
+            exclusive: false,
+            upgrade: false,
+            tx_total_len: None,
+            hard_timeout: None,
+            idle_timeout: None,
+        }
+    }
+    /// Builder: use a connection of its own.
+    pub fn exclusive(mut self, on: bool) -> Self {
+        self.exclusive = on;
+        self
+    }
+    /// Builder: probe for a service upgrade.
+    pub fn upgrade(mut self, on: bool) -> Self {
+        self.upgrade = on;
+        self
+    }
+    /// Builder: announce the exact request length.
+    pub fn tx_total_len(mut self, len: u64) -> Self {
+        self.tx_total_len = Some(len);
+        self
+    }
+    /// Builder: hard timeout of the whole call.
+    pub fn hard_timeout(mut self, d: Duration) -> Self {
+        self.hard_timeout = Some(d);
+        self
+    }
+    /// Builder: idle timeout of the call.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = Some(d);
+        self
+    }
+}

@@ -1,0 +1,1305 @@
+//! The endpoint driver: one tokio task per UDP endpoint that owns the sans-IO
+//! [`Endpoint`], the UDP socket, the command channel and the timer.
+//!
+//! Layer: the runtime glue, playing the part of the Linux I/O thread. Application handles
+//! ([`RxEndpoint`](crate::RxEndpoint), [`RxSocket`](crate::socket::RxSocket),
+//! [`Call`](crate::Call), [`Listener`](crate::Listener)) never touch the endpoint: they send a
+//! [`Command`] with a oneshot reply and await it.
+//!
+//! # Loop
+//!
+//! ```text
+//! select { socket readable -> try_recv_from up to BATCH datagrams -> handle_datagram
+//!          command         -> run it (and up to BATCH more already queued)
+//!          timer           -> handle_timeout }
+//! then, until nothing moves: poll_transmit -> send_to (await writable on WouldBlock),
+//!                            poll_event    -> new incoming calls,
+//!                            sweep         -> retry every parked operation
+//! then re-arm the timer from poll_timeout
+//! ```
+//!
+//! Operations that cannot finish at once (a receive with no data, a send into a full transmit
+//! queue, an accept with no incoming call, waiting for a completion) are *parked* here, in
+//! per-call and per-socket queues, and answered by the sweep after any batch that may have
+//! changed their outcome. The sweep retries every parked operation rather than trusting
+//! `Readable`/`Writable` events alone: it costs a map lookup per parked operation and cannot
+//! miss a wake-up.
+//!
+//! # Exit
+//!
+//! Every handle holds an `Arc` of [`Shared`], which owns the only strong command sender. When
+//! the last handle is dropped the channel closes after the handles' final commands (end call,
+//! close socket) have been delivered; the driver then calls [`Endpoint::shutdown`], logs any
+//! call that remained (a leak in the core), flushes the last ABORTs and stops.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use rxrpc_proto::wire::{AbortCode, ServiceId};
+use rxrpc_proto::{
+    AbortReason, CallError, CallParams, CallState, Completion, Endpoint, Event, Instant,
+    LocalError, RecvMsg, Side, Snapshot, SocketId,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::call::{Call, IncomingCall};
+use crate::error::{Error, Result};
+use crate::socket::{RxMessage, SendMsg};
+
+/// Datagrams read, or commands run, per wake-up before the outputs are flushed.
+const BATCH: usize = 64;
+/// Largest UDP payload.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// A reply channel for one command.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// State shared by every handle of one endpoint. Dropping the last `Arc` closes the command
+/// channel, which stops the driver.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    pub(crate) local_addr: SocketAddr,
+    /// The socket that carries the async API's client calls.
+    pub(crate) client_socket: SocketId,
+    /// Next user ID of an async client call on `client_socket`.
+    pub(crate) next_user_id: AtomicU64,
+}
+
+impl Shared {
+    /// Send a command; false if the driver has stopped.
+    pub(crate) fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+
+    /// Send a command and await its reply.
+    pub(crate) async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(make(tx)) {
+            return Err(Error::DriverGone);
+        }
+        rx.await.unwrap_or(Err(Error::DriverGone))
+    }
+
+    /// Like [`request`](Self::request), but cancel safe for values that must not be lost: if
+    /// the future is dropped after the driver sent a successful reply that was not read yet,
+    /// the value is handed to `give_back` (which returns it to the driver). If the driver has
+    /// not replied yet, its reply fails and the driver keeps the value itself.
+    pub(crate) async fn request_keep<T, G: FnOnce(T)>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+        give_back: G,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(make(tx)) {
+            return Err(Error::DriverGone);
+        }
+        let mut guard = GiveBack {
+            rx: Some(rx),
+            give_back: Some(give_back),
+        };
+        let r = match guard.rx.as_mut() {
+            Some(rx) => rx.await,
+            None => return Err(Error::DriverGone),
+        };
+        guard.rx = None;
+        r.unwrap_or(Err(Error::DriverGone))
+    }
+}
+
+/// Drop guard of [`Shared::request_keep`].
+struct GiveBack<T, G: FnOnce(T)> {
+    rx: Option<oneshot::Receiver<Result<T>>>,
+    give_back: Option<G>,
+}
+
+impl<T, G: FnOnce(T)> Drop for GiveBack<T, G> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            // After close() the driver can no longer send; anything sent before is here.
+            rx.close();
+            if let (Ok(Ok(v)), Some(g)) = (rx.try_recv(), self.give_back.take()) {
+                g(v);
+            }
+        }
+    }
+}
+
+/// What a socket is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SockKind {
+    /// An [`RxSocket`](crate::socket::RxSocket): the application drives it with
+    /// `sendmsg`/`recvmsg`.
+    Raw,
+    /// The async API's client calls.
+    Client,
+    /// An async [`Listener`](crate::Listener).
+    Listener,
+}
+
+/// Commands from handles to the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    OpenSocket {
+        reply: Reply<SocketId>,
+    },
+    CloseSocket {
+        socket: SocketId,
+        reply: Option<Reply<()>>,
+    },
+    BindService {
+        socket: SocketId,
+        service: ServiceId,
+        reply: Reply<()>,
+    },
+    SetUpgrade {
+        socket: SocketId,
+        from: ServiceId,
+        to: ServiceId,
+        reply: Reply<()>,
+    },
+    Listen {
+        socket: SocketId,
+        backlog: usize,
+        reply: Reply<()>,
+    },
+    ChargeAccept {
+        socket: SocketId,
+        user_id: u64,
+        reply: Reply<()>,
+    },
+    /// Socket API: create a call if `msg.dest` is set, then send or abort.
+    SendMsg {
+        socket: SocketId,
+        user_id: u64,
+        msg: SendMsg,
+        reply: Reply<()>,
+    },
+    RecvMsg {
+        socket: SocketId,
+        max: usize,
+        reply: Reply<RxMessage>,
+    },
+    EndCall {
+        socket: SocketId,
+        user_id: u64,
+        reply: Reply<()>,
+    },
+    Reject {
+        socket: SocketId,
+        user_id: u64,
+        code: AbortCode,
+        reply: Option<Reply<()>>,
+    },
+    Abort {
+        socket: SocketId,
+        user_id: u64,
+        code: AbortCode,
+        reply: Reply<()>,
+    },
+    UserIds {
+        socket: SocketId,
+        reply: Reply<Vec<u64>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// Async API: begin a client call managed by a [`Call`] handle.
+    BeginCall {
+        user_id: u64,
+        params: CallParams,
+        reply: Reply<()>,
+    },
+    /// Async API: send on a managed call.
+    Send {
+        socket: SocketId,
+        user_id: u64,
+        data: Bytes,
+        more: bool,
+        reply: Reply<()>,
+    },
+    /// Async API: receive from a managed call.
+    Recv {
+        socket: SocketId,
+        user_id: u64,
+        max: usize,
+        reply: Reply<Option<Bytes>>,
+    },
+    /// Async API: wait for a managed call's completion.
+    Completion {
+        socket: SocketId,
+        user_id: u64,
+        reply: oneshot::Sender<Completion>,
+    },
+    /// Async API: the last handle of a managed call was dropped.
+    DropCall {
+        socket: SocketId,
+        user_id: u64,
+    },
+    /// Async API: open a listening socket.
+    OpenListener {
+        services: Vec<ServiceId>,
+        upgrade: Option<(ServiceId, ServiceId)>,
+        backlog: usize,
+        reply: Reply<SocketId>,
+    },
+    Accept {
+        socket: SocketId,
+        reply: Reply<IncomingCall>,
+    },
+    /// Async API: the last handle of a listener was dropped.
+    DropListener {
+        socket: SocketId,
+    },
+    /// A cancelled `accept` gives back the call it was handed.
+    Requeue {
+        socket: SocketId,
+        user_id: u64,
+    },
+    /// A cancelled `recv` gives back the data it was handed.
+    Unrecv {
+        socket: SocketId,
+        user_id: u64,
+        data: Bytes,
+    },
+    /// A cancelled `recvmsg` gives back the message it was handed.
+    UnrecvMsg {
+        socket: SocketId,
+        msg: RxMessage,
+    },
+}
+
+/// Bind the UDP socket, create the endpoint and spawn its driver task. Must be called from
+/// within a tokio runtime.
+pub(crate) async fn spawn(
+    local: SocketAddr,
+    config: rxrpc_proto::EndpointConfig,
+) -> std::io::Result<Arc<Shared>> {
+    let udp = UdpSocket::bind(local).await?;
+    let local_addr = udp.local_addr()?;
+    let base = tokio::time::Instant::now();
+    let mut ep = Endpoint::new(config, Instant::ZERO);
+    let client_socket = ep.open_socket();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        tx,
+        local_addr,
+        client_socket,
+        next_user_id: AtomicU64::new(1),
+    });
+    let mut sockets = HashMap::new();
+    sockets.insert(client_socket, SockState::new(SockKind::Client));
+    let driver = Driver {
+        ep,
+        udp,
+        base,
+        cmds: rx,
+        shared: Arc::downgrade(&shared),
+        sockets,
+        calls: HashMap::new(),
+        client_socket,
+        local_addr,
+    };
+    tokio::spawn(driver.run());
+    Ok(shared)
+}
+
+/// A parked or in-progress send.
+#[derive(Debug)]
+struct PendingSend {
+    /// What remains to queue.
+    data: Bytes,
+    more: bool,
+    /// Nothing of this send has been offered to the endpoint yet.
+    first: bool,
+    reply: Reply<()>,
+}
+
+/// A parked receive of a managed call.
+#[derive(Debug)]
+struct PendingRecv {
+    max: usize,
+    reply: Reply<Option<Bytes>>,
+}
+
+/// Driver-side state of a call that has parked operations or is managed by a [`Call`].
+#[derive(Debug)]
+struct CallSlot {
+    /// Managed by the async API (lives until its handle is dropped); otherwise the slot only
+    /// exists while a `sendmsg` is parked.
+    managed: bool,
+    side: Side,
+    sends: VecDeque<PendingSend>,
+    /// Our transmit phase is over (the last packet is queued).
+    tx_finished: bool,
+    recvs: VecDeque<PendingRecv>,
+    /// End of the peer's data was read.
+    eod: bool,
+    /// Data read from the endpoint whose delivery failed (cancelled receive) and that could
+    /// not be given back with `unrecv` (end of data or terminal came with it).
+    stash: Option<Bytes>,
+    /// How the call completed, once known.
+    completion: Option<Completion>,
+    /// The terminal message was read: the endpoint has forgotten the user ID.
+    released: bool,
+    completion_waiters: Vec<oneshot::Sender<Completion>>,
+    /// The handle was dropped after the reply was queued; end the call once it completes.
+    orphan: bool,
+}
+
+impl CallSlot {
+    fn new(managed: bool, side: Side) -> Self {
+        CallSlot {
+            managed,
+            side,
+            sends: VecDeque::new(),
+            tx_finished: false,
+            recvs: VecDeque::new(),
+            eod: false,
+            stash: None,
+            completion: None,
+            released: false,
+            completion_waiters: Vec::new(),
+            orphan: false,
+        }
+    }
+
+    /// Answer everything parked with `err` (the socket went away).
+    fn fail_all(&mut self, err: impl Fn() -> Error, completion: Completion) {
+        for s in self.sends.drain(..) {
+            let _ = s.reply.send(Err(err()));
+        }
+        for r in self.recvs.drain(..) {
+            let _ = r.reply.send(Err(err()));
+        }
+        for w in self.completion_waiters.drain(..) {
+            let _ = w.send(self.completion.unwrap_or(completion));
+        }
+    }
+}
+
+/// Listener bookkeeping of a socket.
+#[derive(Debug)]
+struct ListenState {
+    backlog: usize,
+    next_user_id: u64,
+    /// Incoming calls not yet handed to `accept`.
+    incoming: VecDeque<u64>,
+    waiters: VecDeque<Reply<IncomingCall>>,
+    /// The [`Listener`](crate::Listener) handle is alive.
+    handle_alive: bool,
+}
+
+/// Driver-side state of a socket.
+#[derive(Debug)]
+struct SockState {
+    kind: SockKind,
+    recvmsg_waiters: VecDeque<(usize, Reply<RxMessage>)>,
+    /// Messages read whose delivery failed (cancelled `recvmsg`), delivered first.
+    stash: VecDeque<RxMessage>,
+    listen: Option<ListenState>,
+    /// Handles (listener + calls) that keep a listener socket open.
+    refs: usize,
+}
+
+impl SockState {
+    fn new(kind: SockKind) -> Self {
+        SockState {
+            kind,
+            recvmsg_waiters: VecDeque::new(),
+            stash: VecDeque::new(),
+            listen: None,
+            refs: 0,
+        }
+    }
+}
+
+struct Driver {
+    ep: Endpoint,
+    udp: UdpSocket,
+    base: tokio::time::Instant,
+    cmds: mpsc::UnboundedReceiver<Command>,
+    /// To mint [`Call`] handles for accepted calls without keeping the driver alive.
+    shared: Weak<Shared>,
+    sockets: HashMap<SocketId, SockState>,
+    calls: HashMap<(SocketId, u64), CallSlot>,
+    client_socket: SocketId,
+    local_addr: SocketAddr,
+}
+
+/// What woke the driver.
+enum Wake {
+    Command(Option<Command>),
+    Readable(std::io::Result<()>),
+    Timer,
+}
+
+impl Driver {
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    async fn run(mut self) {
+        tracing::debug!(local = %self.local_addr, "rxrpc driver started");
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let sleep = tokio::time::sleep_until(self.base);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            let wake = tokio::select! {
+                cmd = self.cmds.recv() => Wake::Command(cmd),
+                r = self.udp.readable() => Wake::Readable(r),
+                () = &mut sleep, if armed.is_some() => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(None) => break,
+                Wake::Command(Some(cmd)) => {
+                    self.command(cmd);
+                    for _ in 1..BATCH {
+                        match self.cmds.try_recv() {
+                            Ok(cmd) => self.command(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Wake::Readable(Ok(())) => self.read_batch(&mut buf),
+                Wake::Readable(Err(e)) => {
+                    tracing::error!(local = %self.local_addr, "UDP socket failed: {e}");
+                    break;
+                }
+                Wake::Timer => {
+                    armed = None;
+                    let now = self.now();
+                    self.ep.handle_timeout(now);
+                }
+            }
+            // Deadlines that passed while other work won the select.
+            let now = self.now();
+            if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+                self.ep.handle_timeout(now);
+            }
+            self.after_batch().await;
+            match self.ep.poll_timeout() {
+                Some(t) if armed != Some(t) => {
+                    sleep
+                        .as_mut()
+                        .reset(self.base + Duration::from_micros(t.as_micros()));
+                    armed = Some(t);
+                }
+                Some(_) => {}
+                None => armed = None,
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn shutdown(mut self) {
+        let now = self.now();
+        for (_, mut slot) in self.calls.drain() {
+            slot.fail_all(
+                || Error::DriverGone,
+                Completion::LocalError(LocalError::Shutdown),
+            );
+        }
+        if let Err(e) = self.ep.shutdown(now) {
+            tracing::error!(local = %self.local_addr, "endpoint shutdown: {e}");
+        }
+        self.flush().await;
+        tracing::debug!(local = %self.local_addr, "rxrpc driver stopped");
+    }
+
+    fn read_batch(&mut self, buf: &mut [u8]) {
+        let now = self.now();
+        for _ in 0..BATCH {
+            match self.udp.try_recv_from(buf) {
+                Ok((n, from)) => {
+                    self.ep
+                        .handle_datagram(now, from, Bytes::copy_from_slice(&buf[..n]));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // E.g. an ICMP error reported on the socket: not fatal.
+                    tracing::debug!(local = %self.local_addr, "recv_from: {e}");
+                }
+            }
+        }
+    }
+
+    /// Put every queued datagram on the wire.
+    async fn flush(&mut self) -> bool {
+        let mut sent = false;
+        while let Some(t) = self.ep.poll_transmit() {
+            sent = true;
+            loop {
+                match self.udp.try_send_to(&t.contents, t.destination) {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if let Err(e) = self.udp.writable().await {
+                            tracing::error!(local = %self.local_addr, "writable: {e}");
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(dest = %t.destination, "send_to: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        sent
+    }
+
+    /// Flush, handle events and retry parked operations until nothing moves.
+    async fn after_batch(&mut self) {
+        for _ in 0..16 {
+            self.flush().await;
+            let events = self.drain_events();
+            let swept = self.sweep();
+            if !events && !swept {
+                break;
+            }
+        }
+        self.flush().await;
+    }
+
+    fn drain_events(&mut self) -> bool {
+        let mut any = false;
+        while let Some(ev) = self.ep.poll_event() {
+            any = true;
+            if let Event::NewCall { socket, user_id } = ev {
+                self.on_new_call(socket, user_id);
+            }
+        }
+        any
+    }
+
+    fn on_new_call(&mut self, socket: SocketId, user_id: u64) {
+        let now = self.now();
+        let Some(st) = self.sockets.get_mut(&socket) else {
+            return;
+        };
+        let Some(l) = st.listen.as_mut() else {
+            return; // a raw socket: the application learns of it through recvmsg
+        };
+        tracing::trace!(user_id, "incoming call");
+        self.calls
+            .insert((socket, user_id), CallSlot::new(true, Side::Service));
+        l.incoming.push_back(user_id);
+        recharge(&mut self.ep, now, socket, l);
+    }
+
+    // ----- commands ------------------------------------------------------------------------
+
+    fn command(&mut self, cmd: Command) {
+        let now = self.now();
+        let ep = &mut self.ep;
+        match cmd {
+            Command::OpenSocket { reply } => {
+                let s = ep.open_socket();
+                self.sockets.insert(s, SockState::new(SockKind::Raw));
+                if reply.send(Ok(s)).is_err() {
+                    self.close_socket(s); // the opener was cancelled
+                }
+            }
+            Command::CloseSocket { socket, reply } => {
+                self.close_socket(socket);
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(()));
+                }
+            }
+            Command::BindService {
+                socket,
+                service,
+                reply,
+            } => {
+                let _ = reply.send(ep.bind_service(socket, service).map_err(Error::from));
+            }
+            Command::SetUpgrade {
+                socket,
+                from,
+                to,
+                reply,
+            } => {
+                let _ = reply.send(ep.set_upgrade(socket, from, to).map_err(Error::from));
+            }
+            Command::Listen {
+                socket,
+                backlog,
+                reply,
+            } => {
+                let _ = reply.send(ep.listen(socket, backlog).map_err(Error::from));
+            }
+            Command::ChargeAccept {
+                socket,
+                user_id,
+                reply,
+            } => {
+                let _ = reply.send(ep.charge_accept(now, socket, user_id).map_err(Error::from));
+            }
+            Command::SendMsg {
+                socket,
+                user_id,
+                msg,
+                reply,
+            } => self.sendmsg(now, socket, user_id, msg, reply),
+            Command::RecvMsg { socket, max, reply } => match self.sockets.get_mut(&socket) {
+                Some(st) => st.recvmsg_waiters.push_back((max, reply)),
+                None => {
+                    let _ = reply.send(Err(CallError::SocketClosed.into()));
+                }
+            },
+            Command::EndCall {
+                socket,
+                user_id,
+                reply,
+            } => {
+                let r = ep.end_call(now, socket, user_id).map_err(Error::from);
+                let _ = reply.send(r);
+            }
+            Command::Reject {
+                socket,
+                user_id,
+                code,
+                reply,
+            } => {
+                let r = ep
+                    .reject_call(now, socket, user_id, code)
+                    .map_err(Error::from);
+                if let Some(mut slot) = self.calls.remove(&(socket, user_id)) {
+                    let c = Completion::LocalAbort {
+                        code,
+                        reason: AbortReason::Rejected,
+                    };
+                    slot.fail_all(|| Error::Completed(c), c);
+                    if slot.managed {
+                        self.unref_socket(socket);
+                    }
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Command::Abort {
+                socket,
+                user_id,
+                code,
+                reply,
+            } => {
+                let r = match ep.abort(now, socket, user_id, code) {
+                    // A managed call already released by its terminal message: nothing to do.
+                    Err(CallError::UnknownId(_))
+                        if self
+                            .calls
+                            .get(&(socket, user_id))
+                            .is_some_and(|s| s.released) =>
+                    {
+                        Ok(())
+                    }
+                    r => r.map_err(Error::from),
+                };
+                let _ = reply.send(r);
+            }
+            Command::UserIds { socket, reply } => {
+                let r = if self.sockets.contains_key(&socket) {
+                    Ok(ep.user_ids(socket))
+                } else {
+                    Err(CallError::SocketClosed.into())
+                };
+                let _ = reply.send(r);
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(ep.snapshot());
+            }
+            Command::BeginCall {
+                user_id,
+                params,
+                reply,
+            } => {
+                let socket = self.client_socket;
+                let r = ep.begin_call(now, socket, user_id, params);
+                if r.is_ok() {
+                    self.calls
+                        .insert((socket, user_id), CallSlot::new(true, Side::Client));
+                }
+                let _ = reply.send(r.map_err(Error::from));
+            }
+            Command::Send {
+                socket,
+                user_id,
+                data,
+                more,
+                reply,
+            } => match self.calls.get_mut(&(socket, user_id)) {
+                Some(slot) => slot.sends.push_back(PendingSend {
+                    data,
+                    more,
+                    first: true,
+                    reply,
+                }),
+                None => {
+                    let _ = reply.send(Err(CallError::UnknownId(user_id).into()));
+                }
+            },
+            Command::Recv {
+                socket,
+                user_id,
+                max,
+                reply,
+            } => match self.calls.get_mut(&(socket, user_id)) {
+                Some(slot) => slot.recvs.push_back(PendingRecv {
+                    max: max.max(1),
+                    reply,
+                }),
+                None => {
+                    let _ = reply.send(Err(CallError::UnknownId(user_id).into()));
+                }
+            },
+            Command::Completion {
+                socket,
+                user_id,
+                reply,
+            } => match self.calls.get_mut(&(socket, user_id)) {
+                Some(slot) => slot.completion_waiters.push(reply),
+                None => {
+                    let _ = reply.send(Completion::LocalError(LocalError::Shutdown));
+                }
+            },
+            Command::DropCall { socket, user_id } => self.drop_call(now, socket, user_id),
+            Command::OpenListener {
+                services,
+                upgrade,
+                backlog,
+                reply,
+            } => {
+                let r = self.open_listener(now, &services, upgrade, backlog);
+                if let Err(Ok(s)) = reply.send(r) {
+                    self.drop_listener(now, s); // the opener was cancelled
+                }
+            }
+            Command::Accept { socket, reply } => {
+                match self
+                    .sockets
+                    .get_mut(&socket)
+                    .and_then(|s| s.listen.as_mut())
+                {
+                    Some(l) => l.waiters.push_back(reply),
+                    None => {
+                        let _ = reply.send(Err(CallError::SocketClosed.into()));
+                    }
+                }
+            }
+            Command::DropListener { socket } => self.drop_listener(now, socket),
+            Command::Requeue { socket, user_id } => {
+                let alive = match self
+                    .sockets
+                    .get_mut(&socket)
+                    .and_then(|s| s.listen.as_mut())
+                {
+                    Some(l) if l.handle_alive => {
+                        l.incoming.push_front(user_id);
+                        true
+                    }
+                    _ => false,
+                };
+                if !alive {
+                    let _ = self.ep.end_call(now, socket, user_id);
+                    self.calls.remove(&(socket, user_id));
+                }
+                // The handle that was counted when the call was handed out is gone.
+                self.unref_socket(socket);
+            }
+            Command::Unrecv {
+                socket,
+                user_id,
+                data,
+            } => {
+                if let Some(slot) = self.calls.get_mut(&(socket, user_id)) {
+                    let live = !slot.eod && !slot.released && slot.stash.is_none();
+                    if !(live && self.ep.unrecv(socket, user_id, data.clone()).is_ok()) {
+                        slot.stash = Some(match slot.stash.take() {
+                            Some(rest) => [data, rest].concat().into(),
+                            None => data,
+                        });
+                    }
+                }
+            }
+            Command::UnrecvMsg { socket, msg } => {
+                if let Some(st) = self.sockets.get_mut(&socket) {
+                    st.stash.push_front(msg);
+                }
+            }
+        }
+    }
+
+    fn sendmsg(
+        &mut self,
+        now: Instant,
+        socket: SocketId,
+        user_id: u64,
+        msg: SendMsg,
+        reply: Reply<()>,
+    ) {
+        if let Some(code) = msg.abort {
+            let _ = reply.send(
+                self.ep
+                    .abort(now, socket, user_id, code)
+                    .map_err(Error::from),
+            );
+            return;
+        }
+        if let Some((peer, service)) = msg.dest {
+            let mut p = CallParams::new(peer, service)
+                .exclusive(msg.exclusive)
+                .upgrade(msg.upgrade);
+            if let Some(n) = msg.tx_total_len {
+                p = p.tx_total_len(n);
+            }
+            if let Some(d) = msg.hard_timeout {
+                p = p.hard_timeout(d);
+            }
+            if let Some(d) = msg.idle_timeout {
+                p = p.idle_timeout(d);
+            }
+            if let Err(e) = self.ep.begin_call(now, socket, user_id, p) {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        } else if self.ep.call_state(socket, user_id).is_none() {
+            let e = if self.sockets.contains_key(&socket) {
+                CallError::UnknownId(user_id)
+            } else {
+                CallError::SocketClosed
+            };
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        self.calls
+            .entry((socket, user_id))
+            .or_insert_with(|| CallSlot::new(false, Side::Client))
+            .sends
+            .push_back(PendingSend {
+                data: msg.data,
+                more: msg.more,
+                first: true,
+                reply,
+            });
+    }
+
+    fn open_listener(
+        &mut self,
+        now: Instant,
+        services: &[ServiceId],
+        upgrade: Option<(ServiceId, ServiceId)>,
+        backlog: usize,
+    ) -> Result<SocketId> {
+        let s = self.ep.open_socket();
+        let setup = (|| -> Result<()> {
+            for svc in services {
+                self.ep.bind_service(s, *svc)?;
+            }
+            if let Some((from, to)) = upgrade {
+                self.ep.set_upgrade(s, from, to)?;
+            }
+            self.ep.listen(s, backlog.max(1))?;
+            Ok(())
+        })();
+        if let Err(e) = setup {
+            self.ep.close_socket(now, s);
+            return Err(e);
+        }
+        let mut st = SockState::new(SockKind::Listener);
+        st.refs = 1;
+        let mut l = ListenState {
+            backlog: backlog.clamp(1, self.ep.config().max_backlog.max(1)),
+            next_user_id: 1,
+            incoming: VecDeque::new(),
+            waiters: VecDeque::new(),
+            handle_alive: true,
+        };
+        recharge(&mut self.ep, now, s, &mut l);
+        st.listen = Some(l);
+        self.sockets.insert(s, st);
+        Ok(s)
+    }
+
+    fn drop_listener(&mut self, now: Instant, socket: SocketId) {
+        let Some(st) = self.sockets.get_mut(&socket) else {
+            return;
+        };
+        let mut unaccepted = Vec::new();
+        if let Some(l) = st.listen.as_mut() {
+            l.handle_alive = false;
+            unaccepted.extend(l.incoming.drain(..));
+            for w in l.waiters.drain(..) {
+                let _ = w.send(Err(CallError::SocketClosed.into()));
+            }
+        }
+        // Stop taking calls; calls already accepted go on until their handles are dropped.
+        let _ = self.ep.listen(socket, 0);
+        for uid in unaccepted {
+            let _ = self.ep.end_call(now, socket, uid);
+            self.calls.remove(&(socket, uid));
+        }
+        self.unref_socket(socket);
+    }
+
+    fn drop_call(&mut self, now: Instant, socket: SocketId, user_id: u64) {
+        let Some(slot) = self.calls.get_mut(&(socket, user_id)) else {
+            return;
+        };
+        if !slot.released {
+            let state = self.ep.call_state(socket, user_id);
+            if let Some(CallState::Complete(c)) = state {
+                slot.completion = Some(c);
+            }
+            // A service call whose reply is all queued only waits for the client's final
+            // ACK: let it finish instead of aborting it.
+            if slot.side == Side::Service
+                && slot.tx_finished
+                && slot.completion.is_none()
+                && state.is_some()
+            {
+                slot.orphan = true;
+                return;
+            }
+            let _ = self.ep.end_call(now, socket, user_id);
+        }
+        self.calls.remove(&(socket, user_id));
+        self.unref_socket(socket);
+    }
+
+    /// A handle of a listener socket went away; close the socket when none is left.
+    fn unref_socket(&mut self, socket: SocketId) {
+        let Some(st) = self.sockets.get_mut(&socket) else {
+            return;
+        };
+        if st.kind != SockKind::Listener {
+            return;
+        }
+        st.refs = st.refs.saturating_sub(1);
+        if st.refs == 0 {
+            self.close_socket(socket);
+        }
+    }
+
+    fn close_socket(&mut self, socket: SocketId) {
+        let now = self.now();
+        self.ep.close_socket(now, socket);
+        if let Some(st) = self.sockets.remove(&socket) {
+            for (_, r) in st.recvmsg_waiters {
+                let _ = r.send(Err(CallError::SocketClosed.into()));
+            }
+            if let Some(l) = st.listen {
+                for w in l.waiters {
+                    let _ = w.send(Err(CallError::SocketClosed.into()));
+                }
+            }
+        }
+        let dead = Completion::LocalAbort {
+            code: AbortCode::RX_CALL_DEAD,
+            reason: AbortReason::SocketClosed,
+        };
+        self.calls.retain(|(s, _), slot| {
+            if *s != socket {
+                return true;
+            }
+            slot.fail_all(|| CallError::SocketClosed.into(), dead);
+            false
+        });
+    }
+
+    // ----- the sweep -----------------------------------------------------------------------
+
+    /// Retry every parked operation. Returns whether anything moved.
+    fn sweep(&mut self) -> bool {
+        let now = self.now();
+        let mut moved = false;
+        let mut ended = Vec::new();
+        let ep = &mut self.ep;
+        self.calls.retain(|&(socket, user_id), slot| {
+            let (m, keep) = sweep_call(ep, now, socket, user_id, slot);
+            moved |= m;
+            if !keep && slot.managed {
+                ended.push(socket);
+            }
+            keep
+        });
+        for s in ended {
+            self.unref_socket(s);
+        }
+        let shared = self.shared.upgrade();
+        for (&socket, st) in self.sockets.iter_mut() {
+            moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
+            if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
+                moved |= sweep_accept(&self.ep, socket, l, &mut st.refs, shared);
+            }
+        }
+        moved
+    }
+}
+
+/// Keep a listener's backlog charged.
+fn recharge(ep: &mut Endpoint, now: Instant, socket: SocketId, l: &mut ListenState) {
+    if !l.handle_alive {
+        return;
+    }
+    while ep.charged(socket) < l.backlog {
+        let uid = l.next_user_id;
+        l.next_user_id += 1;
+        if let Err(e) = ep.charge_accept(now, socket, uid) {
+            tracing::debug!("charge_accept: {e}");
+            break;
+        }
+    }
+}
+
+/// Offer a pending send to the endpoint. `Some` when it is done (all queued, or failed).
+fn progress_send(
+    ep: &mut Endpoint,
+    now: Instant,
+    socket: SocketId,
+    user_id: u64,
+    ps: &mut PendingSend,
+) -> Option<Result<()>> {
+    if ps.first || !ps.data.is_empty() {
+        ps.first = false;
+        match ep.send(now, socket, user_id, ps.data.clone(), ps.more) {
+            Ok(n) => ps.data.advance(n.min(ps.data.len())),
+            Err(e) => return Some(Err(e.into())),
+        }
+        if !ps.data.is_empty() {
+            return None;
+        }
+        if ps.more {
+            return Some(Ok(()));
+        }
+    }
+    // All data is queued and this ends the phase. `Endpoint::send` does not say whether the
+    // final packet could be queued (it cannot when the queue is full), so probe: once the
+    // phase is over, a further final send fails with `WrongState`.
+    for _ in 0..2 {
+        match ep.send(now, socket, user_id, Bytes::new(), false) {
+            Err(CallError::WrongState(_)) => return Some(Ok(())),
+            Err(e) => return Some(Err(e.into())),
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+/// Retry the parked operations of one call. Returns (moved, keep the slot).
+fn sweep_call(
+    ep: &mut Endpoint,
+    now: Instant,
+    socket: SocketId,
+    user_id: u64,
+    slot: &mut CallSlot,
+) -> (bool, bool) {
+    let mut moved = false;
+    while let Some(ps) = slot.sends.front_mut() {
+        if ps.reply.is_closed() {
+            // Cancelled: whatever was queued stays queued, the rest is dropped.
+            slot.sends.pop_front();
+            continue;
+        }
+        let before = ps.data.len();
+        let done = progress_send(ep, now, socket, user_id, ps);
+        moved |= ps.data.len() != before;
+        let Some(mut res) = done else { break };
+        moved = true;
+        if let (Err(Error::Call(CallError::UnknownId(_))), Some(c)) = (&res, slot.completion) {
+            // A managed call released by its terminal message.
+            res = Err(Error::Completed(c));
+        }
+        if res.is_ok() && !ps.more {
+            slot.tx_finished = true;
+        }
+        if let Some(ps) = slot.sends.pop_front() {
+            let _ = ps.reply.send(res);
+        }
+    }
+    if !slot.managed {
+        return (moved, !slot.sends.is_empty());
+    }
+    if slot.completion.is_none() && !slot.released {
+        if let Some(CallState::Complete(c)) = ep.call_state(socket, user_id) {
+            slot.completion = Some(c);
+        }
+    }
+    while let Some(pr) = slot.recvs.front() {
+        if pr.reply.is_closed() {
+            slot.recvs.pop_front();
+            continue;
+        }
+        let max = pr.max;
+        // (result, data that may go back to the endpoint with unrecv)
+        let (result, from_endpoint) = if let Some(mut d) = slot.stash.take() {
+            if d.len() > max {
+                slot.stash = Some(d.split_off(max));
+            }
+            (Ok(Some(d)), false)
+        } else if let Some(c) = slot.completion.filter(|c| !c.is_success()) {
+            (Err(Error::Completed(c)), false)
+        } else if slot.eod || slot.released {
+            (Ok(None), false)
+        } else {
+            match ep.recv(now, socket, user_id, max) {
+                Ok(Some(m)) => {
+                    moved = true;
+                    let plain = !m.end_of_data && m.terminal.is_none();
+                    slot.eod |= m.end_of_data;
+                    if let Some(t) = m.terminal {
+                        slot.completion = Some(t);
+                        slot.released = true;
+                    }
+                    match m.terminal {
+                        Some(t) if !t.is_success() => (Err(Error::Completed(t)), false),
+                        _ if !m.data.is_empty() => (Ok(Some(m.data)), plain),
+                        _ if slot.eod => (Ok(None), false),
+                        _ => continue, // nothing the caller needs to see
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => (Err(e.into()), false),
+            }
+        };
+        let Some(pr) = slot.recvs.pop_front() else {
+            break;
+        };
+        moved = true;
+        if let Err(Ok(Some(data))) = pr.reply.send(result) {
+            // The receive was cancelled after the data was taken: put it back.
+            if from_endpoint && ep.unrecv(socket, user_id, data.clone()).is_ok() {
+                continue;
+            }
+            slot.stash = Some(match slot.stash.take() {
+                Some(rest) => [data, rest].concat().into(),
+                None => data,
+            });
+        }
+    }
+    if let Some(c) = slot.completion {
+        for w in slot.completion_waiters.drain(..) {
+            moved = true;
+            let _ = w.send(c);
+        }
+        if slot.orphan {
+            if !slot.released {
+                let _ = ep.end_call(now, socket, user_id);
+            }
+            return (true, false);
+        }
+    }
+    (moved, true)
+}
+
+/// Answer parked `recvmsg` calls of a socket.
+fn sweep_recvmsg(ep: &mut Endpoint, now: Instant, socket: SocketId, st: &mut SockState) -> bool {
+    let mut moved = false;
+    while let Some((max, reply)) = st.recvmsg_waiters.front() {
+        if reply.is_closed() {
+            st.recvmsg_waiters.pop_front();
+            continue;
+        }
+        let max = (*max).max(1);
+        let msg = match st.stash.pop_front() {
+            Some(mut m) => {
+                if m.data.len() > max {
+                    // Deliver the front; the rest keeps the end-of-data/terminal flags.
+                    let front = m.data.split_to(max);
+                    let head = RxMessage {
+                        data: front,
+                        end_of_data: false,
+                        terminal: None,
+                        ..m.clone()
+                    };
+                    st.stash.push_front(m);
+                    head
+                } else {
+                    m
+                }
+            }
+            None => match ep.recvmsg(now, socket, max) {
+                Some(m) => RxMessage::from(m),
+                None => break,
+            },
+        };
+        let Some((_, reply)) = st.recvmsg_waiters.pop_front() else {
+            break;
+        };
+        moved = true;
+        if let Err(Ok(m)) = reply.send(Ok(msg)) {
+            st.stash.push_front(m);
+        }
+    }
+    moved
+}
+
+/// Hand incoming calls to parked `accept`s.
+fn sweep_accept(
+    ep: &Endpoint,
+    socket: SocketId,
+    l: &mut ListenState,
+    refs: &mut usize,
+    shared: &Arc<Shared>,
+) -> bool {
+    let mut moved = false;
+    while !l.incoming.is_empty() && !l.waiters.is_empty() {
+        let Some(w) = l.waiters.pop_front() else {
+            break;
+        };
+        if w.is_closed() {
+            continue;
+        }
+        let Some(uid) = l.incoming.pop_front() else {
+            break;
+        };
+        let (peer, service) = ep
+            .call_peer(socket, uid)
+            .unwrap_or((SocketAddr::from(([0, 0, 0, 0], 0)), ServiceId(0)));
+        let call = IncomingCall::new(Call::new(Arc::clone(shared), socket, uid, peer, service));
+        moved = true;
+        match w.send(Ok(call)) {
+            Ok(()) => *refs += 1,
+            Err(Ok(ic)) => {
+                // The accept was cancelled: keep the call for the next one.
+                ic.disarm();
+                l.incoming.push_front(uid);
+            }
+            Err(Err(_)) => {}
+        }
+    }
+    moved
+}
+
+impl From<RecvMsg> for RxMessage {
+    fn from(m: RecvMsg) -> Self {
+        RxMessage {
+            user_id: m.user_id,
+            data: m.data,
+            end_of_data: m.end_of_data,
+            terminal: m.terminal,
+            peer: m.peer,
+            service_id: m.service_id,
+        }
+    }
+}
+
+/// A flag that a handle's `Drop` checks so that it releases only once.
+#[derive(Debug, Default)]
+pub(crate) struct Armed(AtomicBool);
+
+impl Armed {
+    pub(crate) fn new() -> Self {
+        Armed(AtomicBool::new(true))
+    }
+    /// Disarm; returns whether it was armed.
+    pub(crate) fn disarm(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}

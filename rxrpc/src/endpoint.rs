@@ -1,0 +1,287 @@
+//! The endpoint handle [`RxEndpoint`], the client call builder [`CallBuilder`] and the
+//! service-side [`Listener`].
+//!
+//! Layer: public API of `rxrpc` (the async call API). An `RxEndpoint` is a cheap, cloneable
+//! handle to one UDP endpoint and its driver task. It makes client calls on an internal socket
+//! with unique user IDs, opens listeners (each a socket of its own whose backlog is kept
+//! charged), and opens AF_RXRPC-like [`RxSocket`]s on the same UDP port.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rxrpc_proto::wire::ServiceId;
+use rxrpc_proto::{CallParams, EndpointConfig, Snapshot, SocketId};
+
+use crate::call::{Call, IncomingCall};
+use crate::driver::{self, Armed, Command, Shared};
+use crate::error::{Error, Result};
+use crate::socket::RxSocket;
+
+/// A handle to one UDP endpoint and its driver task. Cheap to clone.
+///
+/// The driver runs as long as any handle (endpoint, socket, listener or call) exists.
+#[derive(Clone, Debug)]
+pub struct RxEndpoint {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The default endpoint configuration with a random [`EndpointConfig::rng_seed`] (from the
+/// OS), so that endpoints pick different epochs and connection IDs.
+pub fn default_config() -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    config.rng_seed = getrandom::u64().unwrap_or_else(|_| {
+        // No OS randomness: fall back on the clock and the process ID.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ (u64::from(std::process::id()) << 32)
+    });
+    config
+}
+
+impl RxEndpoint {
+    /// Bind a UDP socket at `local` (port 0 picks an ephemeral port) and start the endpoint's
+    /// driver task with [`default_config`]. Must be called within a tokio runtime.
+    pub async fn bind(local: SocketAddr) -> io::Result<RxEndpoint> {
+        Self::bind_with_config(local, default_config()).await
+    }
+
+    /// Like [`bind`](Self::bind) with an explicit configuration.
+    pub async fn bind_with_config(
+        local: SocketAddr,
+        config: EndpointConfig,
+    ) -> io::Result<RxEndpoint> {
+        let shared = driver::spawn(local, config).await?;
+        Ok(RxEndpoint { shared })
+    }
+
+    /// The local UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Start building a client call to `service` at `peer`.
+    pub fn call(&self, peer: SocketAddr, service: ServiceId) -> CallBuilder {
+        CallBuilder {
+            endpoint: self.clone(),
+            params: CallParams::new(peer, service),
+        }
+    }
+
+    /// Listen for calls to `services` (one or two service IDs) with a backlog of `backlog`
+    /// preallocated calls (at least 1, at most [`EndpointConfig::max_backlog`]), kept charged
+    /// automatically.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if cancelled, a listener the driver had already opened is closed.
+    pub async fn listen(&self, services: &[ServiceId], backlog: usize) -> Result<Listener> {
+        self.listen_inner(services, None, backlog).await
+    }
+
+    /// Like [`listen`](Self::listen) on two services, upgrading calls to `from` that ask for
+    /// an upgrade to `to` (AuriStor convention).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`listen`](Self::listen).
+    pub async fn listen_with_upgrade(
+        &self,
+        from: ServiceId,
+        to: ServiceId,
+        backlog: usize,
+    ) -> Result<Listener> {
+        self.listen_inner(&[from, to], Some((from, to)), backlog)
+            .await
+    }
+
+    async fn listen_inner(
+        &self,
+        services: &[ServiceId],
+        upgrade: Option<(ServiceId, ServiceId)>,
+        backlog: usize,
+    ) -> Result<Listener> {
+        let services = services.to_vec();
+        let socket = self
+            .shared
+            .request(|reply| Command::OpenListener {
+                services: services.clone(),
+                upgrade,
+                backlog,
+                reply,
+            })
+            .await?;
+        Ok(Listener {
+            inner: Arc::new(ListenerInner {
+                shared: Arc::clone(&self.shared),
+                socket,
+                services,
+                armed: Armed::new(),
+            }),
+        })
+    }
+
+    /// Open another AF_RXRPC-like socket on this endpoint. Closing it releases only its own
+    /// calls.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if cancelled, a socket the driver had already opened is closed.
+    pub async fn open_socket(&self) -> Result<RxSocket> {
+        let socket = self
+            .shared
+            .request(|reply| Command::OpenSocket { reply })
+            .await?;
+        Ok(RxSocket::new(self.clone(), socket))
+    }
+
+    /// A `/proc`-like picture of the endpoint's calls and connections, answered by the driver
+    /// between two batches of work (it never waits for a call).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !self.shared.send(Command::Snapshot { reply: tx }) {
+            return Err(Error::DriverGone);
+        }
+        rx.await.map_err(|_| Error::DriverGone)
+    }
+}
+
+/// Builder of a client call; see [`RxEndpoint::call`].
+#[derive(Debug)]
+#[must_use = "a CallBuilder does nothing until open() is awaited"]
+pub struct CallBuilder {
+    endpoint: RxEndpoint,
+    params: CallParams,
+}
+
+impl CallBuilder {
+    /// Use a connection of its own that is never shared or reused.
+    pub fn exclusive(mut self, on: bool) -> Self {
+        self.params = self.params.exclusive(on);
+        self
+    }
+
+    /// Ask the server to upgrade the service.
+    pub fn upgrade(mut self, on: bool) -> Self {
+        self.params = self.params.upgrade(on);
+        self
+    }
+
+    /// Announce the exact length of the request; sending more or less fails.
+    pub fn tx_total_len(mut self, len: u64) -> Self {
+        self.params = self.params.tx_total_len(len);
+        self
+    }
+
+    /// Hard limit on the whole call's duration.
+    pub fn hard_timeout(mut self, d: Duration) -> Self {
+        self.params = self.params.hard_timeout(d);
+        self
+    }
+
+    /// The call fails if nothing is heard from the peer for this long.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.params = self.params.idle_timeout(d);
+        self
+    }
+
+    /// Create the call. Nothing is sent until data is queued with [`Call::send`] and friends.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if cancelled, the call (if created) is released at once.
+    pub async fn open(self) -> Result<Call> {
+        let shared = &self.endpoint.shared;
+        let user_id = shared.next_user_id.fetch_add(1, Ordering::Relaxed);
+        let call = Call::new(
+            Arc::clone(shared),
+            shared.client_socket,
+            user_id,
+            self.params.peer,
+            self.params.service_id,
+        );
+        let params = self.params;
+        let r = shared
+            .request(|reply| Command::BeginCall {
+                user_id,
+                params,
+                reply,
+            })
+            .await;
+        match r {
+            Ok(()) => Ok(call),
+            Err(e) => {
+                call.disarm();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Accepts incoming calls for one or two services; see [`RxEndpoint::listen`].
+///
+/// Cheap to clone. When the last clone is dropped the listener stops listening: calls not yet
+/// accepted are aborted with `RX_CALL_DEAD`, incoming calls are refused with
+/// `RX_INVALID_OPERATION`, and the services are unbound once the accepted calls are gone too.
+#[derive(Clone, Debug)]
+pub struct Listener {
+    inner: Arc<ListenerInner>,
+}
+
+#[derive(Debug)]
+struct ListenerInner {
+    shared: Arc<Shared>,
+    socket: SocketId,
+    services: Vec<ServiceId>,
+    armed: Armed,
+}
+
+impl Drop for ListenerInner {
+    fn drop(&mut self) {
+        if self.armed.disarm() {
+            self.shared.send(Command::DropListener {
+                socket: self.socket,
+            });
+        }
+    }
+}
+
+impl Listener {
+    /// Wait for the next incoming call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an incoming call is never lost; if the future is dropped, the call goes
+    /// to the next `accept`.
+    pub async fn accept(&self) -> Result<IncomingCall> {
+        let socket = self.inner.socket;
+        let shared = &self.inner.shared;
+        shared
+            .request_keep(
+                |reply| Command::Accept { socket, reply },
+                |incoming: IncomingCall| {
+                    let user_id = incoming.user_id();
+                    incoming.disarm();
+                    shared.send(Command::Requeue { socket, user_id });
+                },
+            )
+            .await
+    }
+
+    /// The services listened on.
+    pub fn services(&self) -> &[ServiceId] {
+        &self.inner.services
+    }
+
+    /// The local UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.shared.local_addr
+    }
+}

@@ -1,0 +1,460 @@
+//! The async call API on loopback: echo calls of various sizes, concurrency, aborts, drop
+//! behaviour and snapshots.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{ECHO, echo_server, loopback, wait_no_calls, within};
+use rxrpc::{AbortCode, Completion, Error, RxEndpoint, ServiceId};
+
+async fn echo_once(client: &RxEndpoint, server: std::net::SocketAddr, data: Bytes) -> Bytes {
+    let call = client.call(server, ECHO).open().await.unwrap();
+    call.send_last(data).await.unwrap();
+    let reply = call.recv_to_end(64 << 20).await.unwrap();
+    assert_eq!(call.completion().await, Completion::Succeeded);
+    reply
+}
+
+#[tokio::test]
+async fn echo_small() {
+    within(10, async {
+        let (server, _listener, mut done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let reply = echo_once(&client, server.local_addr(), Bytes::from_static(b"hello")).await;
+        assert_eq!(&reply[..], b"hello");
+        // Empty request, empty reply.
+        let reply = echo_once(&client, server.local_addr(), Bytes::new()).await;
+        assert!(reply.is_empty());
+        assert_eq!(done.recv().await, Some(Completion::Succeeded));
+        assert_eq!(done.recv().await, Some(Completion::Succeeded));
+        wait_no_calls(&client, 5).await;
+        wait_no_calls(&server, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_5mb() {
+    within(30, async {
+        let (server, _listener, mut done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let data: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+        let data = Bytes::from(data);
+        let start = std::time::Instant::now();
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        // Send in pieces while receiving concurrently (the server only replies at the end).
+        let sender = {
+            let call = call.clone();
+            let data = data.clone();
+            tokio::spawn(async move {
+                for chunk in data.chunks(100_000) {
+                    call.send_all(chunk).await.unwrap();
+                }
+                call.finish().await.unwrap();
+            })
+        };
+        let reply = call.recv_to_end(8 << 20).await.unwrap();
+        sender.await.unwrap();
+        assert_eq!(reply.len(), data.len());
+        assert!(reply == data, "reply differs");
+        assert_eq!(call.completion().await, Completion::Succeeded);
+        assert_eq!(done.recv().await, Some(Completion::Succeeded));
+        eprintln!("5 MB echo took {:?}", start.elapsed());
+        drop(call);
+        wait_no_calls(&client, 5).await;
+        wait_no_calls(&server, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_calls() {
+    within(20, async {
+        let (server, _listener, _done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let addr = server.local_addr();
+        let mut tasks = Vec::new();
+        for i in 0..20u32 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                let msg = format!("call {i} ").repeat(1 + (i as usize) * 100);
+                let reply = echo_once(&client, addr, Bytes::from(msg.clone())).await;
+                assert_eq!(reply, msg.as_bytes());
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        wait_no_calls(&client, 5).await;
+        wait_no_calls(&server, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unbound_service_is_refused() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let call = client
+            .call(server.local_addr(), ServiceId(999))
+            .open()
+            .await
+            .unwrap();
+        call.send_last(Bytes::from_static(b"anyone?"))
+            .await
+            .unwrap();
+        let c = call.completion().await;
+        assert_eq!(c, Completion::RemoteAbort(AbortCode::RX_INVALID_OPERATION));
+        match call.recv().await {
+            Err(Error::Completed(got)) => assert_eq!(got, c),
+            other => panic!("recv after refusal: {other:?}"),
+        }
+        drop(call);
+        wait_no_calls(&client, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_a_call_aborts_it() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        // More than a packet's worth, so that something goes out (a partly filled packet
+        // waits for more data, as with MSG_MORE).
+        call.send(Bytes::from(vec![1u8; 5000])).await.unwrap();
+        let incoming = listener.accept().await.unwrap();
+        assert_eq!(incoming.service_id(), ECHO);
+        assert_eq!(incoming.peer(), client.local_addr());
+        let first = incoming.recv().await.unwrap().unwrap();
+        assert!(!first.is_empty() && first.iter().all(|b| *b == 1));
+        drop(call); // unfinished: RX_CALL_DEAD goes to the server
+        assert_eq!(
+            incoming.completion().await,
+            Completion::RemoteAbort(AbortCode::RX_CALL_DEAD)
+        );
+        match incoming.recv().await {
+            Err(e) => assert_eq!(e.abort_code(), Some(AbortCode::RX_CALL_DEAD)),
+            other => panic!("recv after abort: {other:?}"),
+        }
+        wait_no_calls(&client, 5).await;
+        drop(incoming);
+        wait_no_calls(&server, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn explicit_abort_and_reject() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+
+        // The server rejects.
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(Bytes::from_static(b"x")).await.unwrap();
+        let incoming = listener.accept().await.unwrap();
+        incoming.reject(AbortCode(1234)).await.unwrap();
+        assert_eq!(
+            call.completion().await,
+            Completion::RemoteAbort(AbortCode(1234))
+        );
+        drop(call);
+
+        // The client aborts; sending afterwards reports the completion.
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send(Bytes::from(vec![2u8; 5000])).await.unwrap();
+        let incoming = listener.accept().await.unwrap();
+        call.abort(AbortCode::RX_USER_ABORT).await.unwrap();
+        assert_eq!(
+            incoming.completion().await,
+            Completion::RemoteAbort(AbortCode::RX_USER_ABORT)
+        );
+        let err = call.send(Bytes::from_static(b"z")).await.unwrap_err();
+        assert_eq!(err.abort_code(), Some(AbortCode::RX_USER_ABORT));
+        let io: std::io::Error = err.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionAborted);
+        drop((call, incoming));
+        wait_no_calls(&client, 5).await;
+        wait_no_calls(&server, 5).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recv_and_accept_are_cancel_safe() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+
+        // Cancelled accepts with nothing incoming.
+        for _ in 0..3 {
+            let r = tokio::time::timeout(Duration::from_millis(20), listener.accept()).await;
+            assert!(r.is_err());
+        }
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        let head = vec![9u8; 3000];
+        call.send_all(&head).await.unwrap();
+        // Accepts cancelled after the call may have arrived.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(listener.accept());
+        let incoming = match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => listener.accept().await.unwrap(),
+        };
+
+        // A recv cancelled repeatedly while data trickles in loses nothing.
+        let mut got = Vec::new();
+        let feeder = {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for i in 0..20u8 {
+                    call.send_all(&[i; 100]).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                call.finish().await.unwrap();
+            })
+        };
+        loop {
+            match tokio::time::timeout(Duration::from_micros(500), incoming.recv()).await {
+                Err(_) => continue, // cancelled
+                Ok(Ok(Some(d))) => got.extend_from_slice(&d),
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => panic!("recv: {e}"),
+            }
+        }
+        feeder.await.unwrap();
+        let mut want = head;
+        for i in 0..20u8 {
+            want.extend_from_slice(&[i; 100]);
+        }
+        assert_eq!(got, want);
+        incoming.send_last(Bytes::from_static(b"ok")).await.unwrap();
+        assert_eq!(&call.recv_to_end(10).await.unwrap()[..], b"ok");
+        assert_eq!(incoming.completion().await, Completion::Succeeded);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recv_to_end_limit() {
+    within(10, async {
+        let (server, _listener, _done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(Bytes::from(vec![7u8; 10_000]))
+            .await
+            .unwrap();
+        match call.recv_to_end(100).await {
+            Err(Error::TooLong(100)) => {}
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_while_calls_come_and_go() {
+    within(30, async {
+        let (server, _listener, _done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watchers: Vec<_> = [client.clone(), server.clone()]
+            .into_iter()
+            .map(|ep| {
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move {
+                    let mut n = 0u32;
+                    let mut max_calls = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let snap = tokio::time::timeout(Duration::from_secs(1), ep.snapshot())
+                            .await
+                            .expect("snapshot blocked")
+                            .unwrap();
+                        max_calls = max_calls.max(snap.calls.len());
+                        n += 1;
+                        tokio::task::yield_now().await;
+                    }
+                    (n, max_calls)
+                })
+            })
+            .collect();
+        let addr = server.local_addr();
+        let mut tasks = Vec::new();
+        for i in 0..50u32 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(i % 10) * 5)).await;
+                let msg = Bytes::from(vec![i as u8; 1000 + i as usize * 50]);
+                let reply = echo_once(&client, addr, msg.clone()).await;
+                assert_eq!(reply, msg);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        wait_no_calls(&client, 5).await;
+        wait_no_calls(&server, 5).await;
+        stop.store(true, Ordering::Relaxed);
+        for w in watchers {
+            let (n, max_calls) = w.await.unwrap();
+            assert!(n > 10, "only {n} snapshots");
+            assert!(max_calls > 0);
+        }
+        let snap = client.snapshot().await.unwrap();
+        assert!(snap.calls.is_empty());
+        assert!(snap.stats.calls_created >= 50);
+        assert_eq!(snap.stats.calls_created, snap.stats.calls_freed);
+    })
+    .await;
+}
+
+/// Poll a future once.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+#[tokio::test]
+async fn replies_of_cancelled_operations_are_given_back() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(Bytes::from_static(b"request"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // accept: polled once (the driver answers), then dropped without being read.
+        let mut fut = Box::pin(listener.accept());
+        assert!(poll_once(&mut fut).await.is_pending());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(fut);
+        let incoming = listener.accept().await.unwrap();
+
+        // recv: the same.
+        let mut fut = Box::pin(incoming.recv());
+        assert!(poll_once(&mut fut).await.is_pending());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(fut);
+        assert_eq!(&incoming.recv().await.unwrap().unwrap()[..], b"request");
+        assert_eq!(incoming.recv().await.unwrap(), None);
+
+        incoming
+            .send_last(Bytes::from_static(b"reply"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The client's last read carries the terminal message (the call is released).
+        let mut fut = Box::pin(call.recv());
+        assert!(poll_once(&mut fut).await.is_pending());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(fut);
+        assert_eq!(&call.recv().await.unwrap().unwrap()[..], b"reply");
+        assert_eq!(call.recv().await.unwrap(), None);
+        assert_eq!(call.completion().await, Completion::Succeeded);
+        assert_eq!(incoming.completion().await, Completion::Succeeded);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn service_upgrade() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let (from, to) = (ServiceId(52), ServiceId(2503));
+        let listener = server.listen_with_upgrade(from, to, 4).await.unwrap();
+        assert_eq!(listener.services(), &[from, to]);
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        for (upgrade, want) in [(true, to), (false, from)] {
+            let call = client
+                .call(server.local_addr(), from)
+                .upgrade(upgrade)
+                .open()
+                .await
+                .unwrap();
+            call.send_last(Bytes::from_static(b"x")).await.unwrap();
+            let incoming = listener.accept().await.unwrap();
+            assert_eq!(incoming.service_id(), want, "upgrade {upgrade}");
+            incoming.recv_to_end(10).await.unwrap();
+            incoming.finish().await.unwrap();
+            assert!(call.recv_to_end(10).await.unwrap().is_empty());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_the_listener_stops_service() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        // An accepted call outlives its listener.
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(Bytes::from_static(b"one")).await.unwrap();
+        let incoming = listener.accept().await.unwrap().into_call();
+        drop(listener);
+        assert_eq!(&incoming.recv_to_end(10).await.unwrap()[..], b"one");
+        incoming
+            .send_last(Bytes::from_static(b"two"))
+            .await
+            .unwrap();
+        drop(incoming); // reply queued: finishes in the background
+        assert_eq!(&call.recv_to_end(10).await.unwrap()[..], b"two");
+        assert_eq!(call.completion().await, Completion::Succeeded);
+        wait_no_calls(&server, 5).await;
+        // New calls are refused.
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(Bytes::from_static(b"three")).await.unwrap();
+        assert_eq!(
+            call.completion().await,
+            Completion::RemoteAbort(AbortCode::RX_INVALID_OPERATION)
+        );
+        // The service ID can be listened on again.
+        let _listener = server.listen(&[ECHO], 4).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_every_handle_stops_the_driver() {
+    within(10, async {
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let addr = client.local_addr();
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send(Bytes::from(vec![0u8; 5000])).await.unwrap();
+        let incoming = listener.accept().await.unwrap();
+        drop((client, call));
+        // The call is aborted on the way out.
+        assert_eq!(
+            incoming.completion().await,
+            Completion::RemoteAbort(AbortCode::RX_CALL_DEAD)
+        );
+        // And the UDP port is given back.
+        let mut rebound = None;
+        for _ in 0..100 {
+            match RxEndpoint::bind(addr).await {
+                Ok(ep) => {
+                    rebound = Some(ep);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        assert!(rebound.is_some(), "port {addr} still in use");
+    })
+    .await;
+}

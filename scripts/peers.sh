@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# Real Rx peers for the rxrpc tests, on loopback only:
+#   * an OpenAFS cell (ptserver 127.0.0.1:7002, vlserver 127.0.0.1:7003; NoAuth mode)
+#   * a Linux kernel with AF_RXRPC in a QEMU guest (rxperf on 127.0.0.1:$RXRPC_LINUX_RXPERF_PORT,
+#     kafs cache manager on 127.0.0.1:$RXRPC_LINUX_CM_PORT)
+# driven by the scripts in ../shared/peers/{openafs,linux-kernel} beside the clone.
+#
+#   scripts/peers.sh install   install what is missing (apt only then): OpenAFS + tshark,
+#                              qemu + a Debian kernel (fetch-kernel.sh), the guest initramfs
+#   scripts/peers.sh start     start the cell and boot the guest (in parallel), write the env file
+#   scripts/peers.sh stop      stop only what `start` started, remove the env file
+#   scripts/peers.sh status    show what runs; exit 0 only if both peers answer Rx VERSION
+#   scripts/peers.sh env       print the env file
+#
+# Environment (all optional):
+#   RXRPC_SHARED_DIR         the shared/ directory (default: ../shared beside the repo root)
+#   RXRPC_PEERS_ENV          env file written by start (default /tmp/rxrpc-peers.env)
+#   RXRPC_VM_CACHE           kernel/VM cache (default /var/tmp/rxrpc-vm, as the shared scripts)
+#   RXRPC_KERNEL_SUITE       Debian suite of the guest kernel (default trixie-backports = 7.3)
+#   RXRPC_LINUX_RXPERF_PORT  host port for the guest's rxperf server (default 17009)
+#   RXRPC_LINUX_CM_PORT      host port for the guest's kafs cache manager (default 17001)
+#   RXRPC_OPENAFS_FILESERVER=1  also start fileserver (7000) + volserver (7005)
+#   RXRPC_PEERS_NO_LINUX=1 / RXRPC_PEERS_NO_OPENAFS=1   leave that peer out (local use only)
+#
+# The shared scripts write nothing into their own directory (state goes to the cell dir under
+# /tmp and to $RXRPC_VM_CACHE), so they run in place even from a read-only copy of shared/.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${RXRPC_SHARED_DIR:-$REPO/../shared}"
+AFS_DIR="$SHARED/peers/openafs"
+LK_DIR="$SHARED/peers/linux-kernel"
+ENV_FILE="${RXRPC_PEERS_ENV:-/tmp/rxrpc-peers.env}"
+STATE_FILE="${ENV_FILE%.env}.state"
+CACHE="${RXRPC_VM_CACHE:-/var/tmp/rxrpc-vm}"
+SUITE="${RXRPC_KERNEL_SUITE:-trixie-backports}"
+RXPERF_PORT="${RXRPC_LINUX_RXPERF_PORT:-17009}"
+CM_PORT="${RXRPC_LINUX_CM_PORT:-17001}"
+RXKAD_KEY=0123456789abcdef
+# A fixed yfs-rxgk server key (enctype 18 = aes256-cts-hmac-sha1-96, kvno 1) for krxperf; test
+# material only, like the rxkad key above.
+RXGK_KEY="18:1:$(printf '%064x' 18)"
+OUT="$CACHE/$SUITE"
+
+log() { printf '[peers] %s\n' "$*" >&2; }
+die() { printf '[peers] error: %s\n' "$*" >&2; exit 1; }
+now() { echo "${EPOCHREALTIME/,/.}"; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# step NAME CMD...: run CMD, print how long it took (and fail as it fails).
+step() {
+    local name="$1" t0 rc=0; shift
+    t0="$(now)"
+    "$@" || rc=$?
+    if [ $rc -eq 0 ]; then log "$name: $(elapsed "$t0") s"; else log "$name: FAILED (exit $rc) after $(elapsed "$t0") s"; fi
+    return $rc
+}
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root (apt, tcpdump, unshare, mount)"; }
+check_shared() {
+    [ -x "$AFS_DIR/start-cell.sh" ] && [ -x "$LK_DIR/boot.sh" ] ||
+        die "peer scripts not found under $SHARED/peers (set RXRPC_SHARED_DIR; in CI shared/ is a copy beside the clone)"
+}
+want_afs() { [ "${RXRPC_PEERS_NO_OPENAFS:-0}" != 1 ]; }
+want_linux() { [ "${RXRPC_PEERS_NO_LINUX:-0}" != 1 ]; }
+
+# --- install -----------------------------------------------------------------------------------
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+install_host_tools() {
+    # What the shared scripts use besides what their own installers bring.
+    local need=() p
+    for p in bc iproute2 util-linux procps cpio; do pkg_installed "$p" || need+=("$p"); done
+    command -v python3 >/dev/null || need+=(python3)
+    [ ${#need[@]} -eq 0 ] && return 0
+    log "apt-get install ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-cache show "${need[0]}" >/dev/null 2>&1 || apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+install_openafs() { WITH_TSHARK=1 "$AFS_DIR/install.sh"; }
+
+kernel_ready() {
+    local p
+    for p in qemu-system-x86 busybox-static cpio kmod xz-utils zstd gcc libc6-dev; do
+        pkg_installed "$p" || return 1
+    done
+    [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/kver" ] && [ -s "$OUT/modules/$(cat "$OUT/kver")/modules.dep" ] || return 1
+    # 7.x: fetch-kernel.sh also builds the rxgk-enabled rxrpc.ko; treat a missing build as missing.
+    if grep -q '^# CONFIG_RXGK is not set' "$OUT/config" 2>/dev/null; then
+        [ -f "$OUT/rxgk/rxrpc.ko" ] && [ -f "$OUT/rxgk/rxperf.ko" ] || return 1
+    fi
+}
+install_kernel() {
+    if kernel_ready; then log "kernel $(cat "$OUT/kver") already in $OUT"; return 0; fi
+    "$LK_DIR/fetch-kernel.sh" --suite "$SUITE" --cache "$CACHE"
+}
+
+initramfs_stale() { # same test as boot.sh
+    local img="$OUT/initramfs.cpio.gz"
+    [ ! -f "$img" ] || [ "$LK_DIR/krxperf.c" -nt "$img" ] || [ "$LK_DIR/krxcall.c" -nt "$img" ] ||
+        [ "$LK_DIR/build-initramfs.sh" -nt "$img" ] ||
+        { [ -f "$OUT/rxgk/rxrpc.ko" ] && [ "$OUT/rxgk/rxrpc.ko" -nt "$img" ]; }
+}
+install_initramfs() {
+    if ! initramfs_stale; then log "initramfs up to date"; return 0; fi
+    "$LK_DIR/build-initramfs.sh" --suite "$SUITE" --cache "$CACHE"
+}
+
+cmd_install() {
+    need_root install
+    check_shared
+    local t0; t0="$(now)"
+    step "install: host tools (bc, iproute2, python3, ...)" install_host_tools
+    if want_afs; then step "install: OpenAFS + tcpdump + tshark (openafs/install.sh)" install_openafs; fi
+    if want_linux; then
+        step "install: qemu + Debian kernel $SUITE (linux-kernel/fetch-kernel.sh)" install_kernel
+        step "install: guest initramfs (linux-kernel/build-initramfs.sh)" install_initramfs
+    fi
+    log "install: total $(elapsed "$t0") s"
+}
+
+# --- state -------------------------------------------------------------------------------------
+# STATE_FILE records what `start` started, as soon as it is started, so `stop` can clean up
+# even after a failed or interrupted start.
+state_get() { [ -f "$STATE_FILE" ] && sed -n "s/^$1=//p" "$STATE_FILE" | tail -1; }
+state_set() { echo "$1=$2" >> "$STATE_FILE"; }
+
+cell_alive() { # DIR
+    local f pid
+    for f in "$1"/pids/ptserver.pid "$1"/pids/vlserver.pid; do
+        [ -f "$f" ] || return 1
+        pid="$(cat "$f")"
+        [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "^/usr/lib/openafs/.* $1/" || return 1
+    done
+}
+vm_alive() { # PORT
+    local pidf="$CACHE/run-$1/qemu.pid" pid
+    [ -f "$pidf" ] || return 1
+    pid="$(cat "$pidf")"
+    [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "-pidfile $pidf"
+}
+probe() { # PORT -> prints the VERSION string
+    python3 "$LK_DIR/rx-probe.py" version 127.0.0.1 "$1" --timeout 1 2>/dev/null |
+        sed -n "s/.*\['\(.*\)'\]$/\1/p"
+}
+
+# --- start -------------------------------------------------------------------------------------
+start_cell() { # DIR LOG
+    local args=(-noauth)
+    [ "${RXRPC_OPENAFS_FILESERVER:-0}" = 1 ] && args+=(-fileserver)
+    CELL=rxtest.local KVNO=1 KEY="$RXKAD_KEY" "$AFS_DIR/start-cell.sh" "${args[@]}" "$1" >"$2" 2>&1
+}
+boot_vm() { # LOG
+    local args=(--suite "$SUITE" --cache "$CACHE" --key "$RXKAD_KEY")
+    [ -f "$OUT/rxgk/rxrpc.ko" ] && args+=(--rxgk-key "$RXGK_KEY")
+    "$LK_DIR/boot.sh" "${args[@]}" "$RXPERF_PORT" "$CM_PORT" >"$1" 2>&1
+}
+
+write_env() { # CELL_DIR
+    local cell_dir="$1" tmp="$ENV_FILE.tmp" run="$CACHE/run-$RXPERF_PORT" kernel='' rxgk=0 rxgk_key=''
+    if want_linux; then
+        kernel="$(sed -n 's/^KERNEL=//p' "$run/boot.env")"
+        rxgk="$(sed -n 's/^RXGK=//p' "$run/boot.env")"
+        [ "$rxgk" = 1 ] && rxgk_key="$RXGK_KEY"
+    fi
+    {
+        echo "# written by scripts/peers.sh start at $(date -u +%FT%TZ); removed by scripts/peers.sh stop"
+        echo "export RXRPC_PEERS_DIR='$(cd "$SHARED/peers" && pwd)'"
+        if want_afs; then
+            echo "export RXRPC_OPENAFS_CELL_DIR='$cell_dir'"
+            echo "export RXRPC_OPENAFS_HOST='127.0.0.1'"
+            echo "export RXRPC_OPENAFS_CELL='rxtest.local'"
+            echo "export RXRPC_OPENAFS_CONFIG_DIR='$cell_dir/etc'"
+            echo "export RXRPC_OPENAFS_PTSERVER_PORT='7002'"
+            echo "export RXRPC_OPENAFS_VLSERVER_PORT='7003'"
+            if [ "${RXRPC_OPENAFS_FILESERVER:-0}" = 1 ]; then
+                echo "export RXRPC_OPENAFS_FILESERVER_PORT='7000'"
+                echo "export RXRPC_OPENAFS_VOLSERVER_PORT='7005'"
+            fi
+            echo "export RXRPC_OPENAFS_NOAUTH='1'"
+            echo "export RXRPC_OPENAFS_KEY='$RXKAD_KEY'"
+            echo "export RXRPC_OPENAFS_KVNO='1'"
+        fi
+        if want_linux; then
+            echo "export RXRPC_LINUX_HOST='127.0.0.1'"
+            echo "export RXRPC_LINUX_RXPERF_PORT='$RXPERF_PORT'"
+            echo "export RXRPC_LINUX_RXPERF_SERVICE='147'"
+            echo "export RXRPC_LINUX_CM_PORT='$CM_PORT'"
+            echo "export RXRPC_LINUX_RUN_DIR='$run'"
+            echo "export RXRPC_LINUX_KERNEL='$kernel'"
+            echo "export RXRPC_LINUX_RXKAD_KEY='$RXKAD_KEY'"
+            echo "export RXRPC_LINUX_RXGK='$rxgk'"
+            echo "export RXRPC_LINUX_RXGK_KEY='$rxgk_key'"
+        fi
+    } > "$tmp"
+    mv "$tmp" "$ENV_FILE"
+}
+
+cmd_start() {
+    need_root start
+    check_shared
+    local t0 cell_dir='' cell_log='' vm_log='' afs_pid='' vm_pid='' rc_afs=0 rc_vm=0 t_afs t_vm
+    t0="$(now)"
+    # Leftovers of an earlier start: refuse if alive, clean up if dead.
+    if [ -f "$STATE_FILE" ]; then
+        local old_cell old_port
+        old_cell="$(state_get CELL_DIR)"; old_port="$(state_get VM_PORT)"
+        if { [ -n "$old_cell" ] && cell_alive "$old_cell"; } || { [ -n "$old_port" ] && vm_alive "$old_port"; }; then
+            die "peers already started (see $STATE_FILE); run scripts/peers.sh stop first"
+        fi
+        log "cleaning up the state of an earlier start that is no longer running"
+        cmd_stop >/dev/null 2>&1 || true
+    fi
+    rm -f "$ENV_FILE" "$STATE_FILE"
+    for p in $(want_afs && echo 7002 7003) $(want_linux && echo "$RXPERF_PORT" "$CM_PORT"); do
+        if ss -Hlun "sport = :$p" 2>/dev/null | grep -q .; then
+            die "UDP port $p is already in use: $(ss -Hlunp "sport = :$p" 2>/dev/null | head -1)"
+        fi
+    done
+    # A VM whose qemu died can leave a pidfile behind; stop.sh removes it (kills only that qemu).
+    want_linux && "$LK_DIR/stop.sh" --cache "$CACHE" "$RXPERF_PORT" >/dev/null 2>&1 || true
+
+    trap 'log "start interrupted, stopping what was started"; cmd_stop >/dev/null 2>&1; exit 130' INT TERM
+    # Cell and VM start in parallel: the cell takes ~4 s, the TCG boot ~10-20 s.
+    if want_afs; then
+        cell_dir="$(mktemp -d /tmp/rxrpc-cell.XXXXXX)"
+        cell_log="$cell_dir.start.log"
+        state_set CELL_DIR "$cell_dir"
+        t_afs="$(now)"
+        start_cell "$cell_dir" "$cell_log" & afs_pid=$!
+    fi
+    if want_linux; then
+        vm_log="$(mktemp /tmp/rxrpc-vm-boot.XXXXXX.log)"
+        state_set VM_PORT "$RXPERF_PORT"
+        state_set VM_CACHE "$CACHE"
+        t_vm="$(now)"
+        boot_vm "$vm_log" & vm_pid=$!
+    fi
+    if [ -n "$afs_pid" ]; then
+        wait "$afs_pid" || rc_afs=$?
+        if [ $rc_afs -eq 0 ]; then
+            log "start: OpenAFS cell in $cell_dir (start-cell.sh -noauth): $(elapsed "$t_afs") s"
+            sed 's/^/[peers]   /' "$cell_log" >&2
+        else
+            log "start: OpenAFS cell FAILED (exit $rc_afs) after $(elapsed "$t_afs") s:"
+            sed 's/^/[peers]   /' "$cell_log" >&2
+        fi
+    fi
+    if [ -n "$vm_pid" ]; then
+        wait "$vm_pid" || rc_vm=$?
+        if [ $rc_vm -eq 0 ]; then
+            log "start: Linux guest (boot.sh $RXPERF_PORT $CM_PORT): $(elapsed "$t_vm") s"
+            sed 's/^/[peers]   /' "$vm_log" >&2
+        else
+            log "start: Linux guest FAILED (exit $rc_vm) after $(elapsed "$t_vm") s:"
+            sed 's/^/[peers]   /' "$vm_log" >&2
+            [ -f "$CACHE/run-$RXPERF_PORT/console.log" ] &&
+                tail -20 "$CACHE/run-$RXPERF_PORT/console.log" | sed 's/^/[peers]   console: /' >&2
+        fi
+        rm -f "$vm_log"
+    fi
+    trap - INT TERM
+    if [ $rc_afs -ne 0 ] || [ $rc_vm -ne 0 ]; then
+        cmd_stop >/dev/null 2>&1 || true
+        die "start failed; stopped everything it had started"
+    fi
+    write_env "$cell_dir"
+    log "start: env file $ENV_FILE (source it, or let rxrpc-testkit read it)"
+    log "start: total $(elapsed "$t0") s"
+}
+
+# --- stop --------------------------------------------------------------------------------------
+cmd_stop() {
+    local t0 cell_dir port cache
+    t0="$(now)"
+    if [ ! -f "$STATE_FILE" ]; then
+        log "stop: nothing was started by scripts/peers.sh (no $STATE_FILE)"
+        rm -f "$ENV_FILE"
+        return 0
+    fi
+    cell_dir="$(state_get CELL_DIR)"; port="$(state_get VM_PORT)"; cache="$(state_get VM_CACHE)"
+    if [ -n "$cell_dir" ]; then
+        # stop-cell.sh signals only the PIDs recorded in DIR/pids that still run an OpenAFS
+        # server for DIR; --purge deletes DIR.
+        step "stop: OpenAFS cell $cell_dir" "$AFS_DIR/stop-cell.sh" --purge "$cell_dir" >/dev/null
+        rm -f "$cell_dir.start.log"
+    fi
+    if [ -n "$port" ]; then
+        # stop.sh kills only the qemu whose command line names that port's pidfile.
+        step "stop: Linux guest on port $port" "$LK_DIR/stop.sh" --cache "${cache:-$CACHE}" "$port" >/dev/null
+    fi
+    rm -f "$ENV_FILE" "$STATE_FILE"
+    log "stop: total $(elapsed "$t0") s"
+}
+
+# --- status ------------------------------------------------------------------------------------
+cmd_status() {
+    local ok=0 cell_dir port v
+    cell_dir="$(state_get CELL_DIR || true)"; port="$(state_get VM_PORT || true)"
+    if [ -f "$ENV_FILE" ]; then log "env file: $ENV_FILE"; else log "env file: none"; fi
+    if want_afs; then
+        if [ -n "$cell_dir" ] && cell_alive "$cell_dir"; then
+            v="$(probe 7002)"
+            log "OpenAFS cell: running in $cell_dir; ptserver 127.0.0.1:7002 says: ${v:-NO VERSION REPLY}"
+            [ -n "$v" ] && [ -n "$(probe 7003)" ] || ok=1
+        else
+            log "OpenAFS cell: not running (or not started by scripts/peers.sh)"; ok=1
+        fi
+    fi
+    if want_linux; then
+        if [ -n "$port" ] && vm_alive "$port"; then
+            v="$(probe "$port")"
+            log "Linux guest: qemu pid $(cat "$CACHE/run-$port/qemu.pid"); 127.0.0.1:$port says: ${v:-NO VERSION REPLY}"
+            [ -n "$v" ] || ok=1
+        else
+            log "Linux guest: not running (or not started by scripts/peers.sh)"; ok=1
+        fi
+        if kernel_ready; then log "kernel: $(cat "$OUT/kver") in $OUT"; else log "kernel: not installed (scripts/peers.sh install)"; fi
+    fi
+    return $ok
+}
+
+case "${1:-}" in
+    install) cmd_install ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) cat "$ENV_FILE" ;;
+    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+esac
