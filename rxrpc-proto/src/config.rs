@@ -52,6 +52,8 @@ pub struct EndpointConfig {
     pub max_backlog: usize,
     /// Client connections per bundle (each has 4 channels).
     pub max_conns_per_bundle: usize,
+    /// Answer rxdebug DEBUG requests (GETSTATS, GETCONN, GETALLCONN, RXSTATS, GETPEER).
+    pub debug_responder: bool,
 }
 
 impl Default for EndpointConfig {
@@ -74,6 +76,7 @@ impl Default for EndpointConfig {
             service_conn_idle: Duration::from_secs(600),
             max_backlog: 32,
             max_conns_per_bundle: 4,
+            debug_responder: true,
         }
     }
 }

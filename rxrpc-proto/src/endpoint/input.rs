@@ -31,13 +31,22 @@ impl Endpoint {
             }
         };
         let body = datagram.slice(crate::wire::HEADER_LEN..);
+        self.stats.packets_in[super::type_index(header.packet_type)] += 1;
+        let len = datagram.len() as u64;
         match header.packet_type {
             PacketType::VERSION => {
                 self.on_version(from, &header, body);
             }
+            PacketType::DEBUG if self.config.debug_responder => self.on_debug(from, &header, body),
             PacketType::DEBUG | PacketType::PARAMS => self.stats.dropped += 1,
             t if t.0 == 0 || t.0 > 13 || (10..=12).contains(&t.0) => self.stats.dropped += 1,
             _ => self.on_packet(now, from, header, body),
+        }
+        // Counted after processing, so the packet that created the peer's first
+        // connection is included.
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.packets_received += 1;
+            p.bytes_received += len;
         }
         self.run_attention(now);
     }
@@ -265,6 +274,7 @@ impl Endpoint {
         conn.upgrade = upgraded;
         conn.socket = Some(sock);
         let ck = self.conns.insert(conn);
+        self.peers.entry(from).or_default().conns += 1;
         self.service_conns
             .insert((from, header.epoch, header.cid.conn_id()), ck);
         Some(ck)
@@ -326,7 +336,7 @@ impl Endpoint {
         call.enter_server_recv_request();
         call.timers.expect_req_by = Some(now + self.config.request_idle_timeout);
         call.start_timers(now);
-        tracing_event(key, "get-io-service", call.holders.count());
+        tracing_event(self.epoch, key, "get-io-service", call.holders.count());
         let (socket, user_id) = (call.socket, call.user_id);
         self.events.push_back(Event::NewCall {
             socket: SocketId(socket),

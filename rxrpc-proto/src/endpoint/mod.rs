@@ -21,6 +21,7 @@
 //! `RX_CALL_DEAD`. Completion alone never releases. A call is freed the moment its last holder
 //! ([`Holders`](crate::Holders)) lets go.
 
+mod debug;
 mod input;
 mod process;
 
@@ -179,6 +180,40 @@ pub struct EndpointStats {
     pub calls_freed: u64,
     /// DATA packets retransmitted.
     pub retransmits: u64,
+    /// Packets received, by packet type (index = type, 0 = unknown types).
+    pub packets_in: [u64; 14],
+    /// Packets sent, by packet type (a jumbo DATA counts once).
+    pub packets_out: [u64; 14],
+    /// DEBUG requests answered.
+    pub debug_replies: u64,
+    /// Service calls that completed (any way).
+    pub service_calls_done: u64,
+}
+
+/// Per-peer counters (the `/proc/net/rxrpc/peers` and rxdebug GETPEER analogue).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerStats {
+    /// Packets sent to the peer.
+    pub packets_sent: u64,
+    /// Packets received from the peer.
+    pub packets_received: u64,
+    /// Bytes sent (UDP payload).
+    pub bytes_sent: u64,
+    /// Bytes received (UDP payload).
+    pub bytes_received: u64,
+    /// DATA packets retransmitted to the peer.
+    pub resends: u64,
+    /// Smoothed RTT in microseconds, from the last call that measured one.
+    pub srtt_us: u64,
+    /// RTT variation in microseconds.
+    pub rttvar_us: u64,
+    /// Connections to or from the peer.
+    pub conns: u32,
+}
+
+pub(crate) fn type_index(t: crate::wire::PacketType) -> usize {
+    if (t.0 as usize) < 14 { t.0 as usize } else { 0 }
 }
 
 /// A `/proc/net/rxrpc/calls`-like row.
@@ -245,6 +280,8 @@ pub struct Snapshot {
     pub conns: Vec<ConnSnapshot>,
     /// Counters.
     pub stats: EndpointStats,
+    /// Peers with connections, and their counters.
+    pub peers: Vec<(SocketAddr, PeerStats)>,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +322,8 @@ pub struct Endpoint {
     pub(crate) transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
+    /// Per-peer counters, for peers with connections.
+    pub(crate) peers: HashMap<SocketAddr, PeerStats>,
     /// Calls with work queued.
     pub(crate) attention: VecDeque<Key>,
     stats: EndpointStats,
@@ -313,6 +352,7 @@ impl Endpoint {
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             attention: VecDeque::new(),
+            peers: HashMap::new(),
             stats: EndpointStats::default(),
         }
     }
@@ -446,7 +486,7 @@ impl Endpoint {
             .ok_or(CallError::SocketClosed)?;
         s.charges.push_back(key);
         s.user_ids.insert(user_id, key);
-        tracing_event(key, "new-prealloc", 1);
+        tracing_event(self.epoch, key, "new-prealloc", 1);
         Ok(())
     }
 
@@ -497,7 +537,7 @@ impl Endpoint {
         if let Some(s) = self.sockets.get_mut(socket.0) {
             s.user_ids.insert(user_id, key);
         }
-        tracing_event(key, "new-client", 2);
+        tracing_event(self.epoch, key, "new-client", 2);
         self.connect_call(now, key, params.security_index);
         self.run_attention(now);
         Ok(())
@@ -585,7 +625,7 @@ impl Endpoint {
                 }
                 if let Some(c) = self.calls.get_mut(key) {
                     c.holders.recv_queue = false;
-                    tracing_event(key, "put-recvmsg", c.holders.count());
+                    tracing_event(self.epoch, key, "put-recvmsg", c.holders.count());
                 }
                 self.maybe_free(key);
             }
@@ -665,7 +705,7 @@ impl Endpoint {
         for k in queued {
             if let Some(c) = self.calls.get_mut(k) {
                 c.holders.recv_queue = false;
-                tracing_event(k, "put-release-recvmsg-q", c.holders.count());
+                tracing_event(self.epoch, k, "put-release-recvmsg-q", c.holders.count());
             }
         }
         for k in keys {
@@ -740,6 +780,11 @@ impl Endpoint {
         v
     }
 
+    /// Counters of a peer with which we have connections.
+    pub fn peer_stats(&self, peer: SocketAddr) -> Option<PeerStats> {
+        self.peers.get(&peer).copied()
+    }
+
     /// A `/proc`-like picture of calls and connections.
     pub fn snapshot(&self) -> Snapshot {
         let calls = self
@@ -785,10 +830,14 @@ impl Endpoint {
                 hi_serial: c.hi_serial.0,
             })
             .collect();
+        let mut peers: Vec<(SocketAddr, PeerStats)> =
+            self.peers.iter().map(|(a, p)| (*a, *p)).collect();
+        peers.sort_by_key(|(a, _)| *a);
         Snapshot {
             calls,
             conns,
             stats: self.stats,
+            peers,
         }
     }
 
@@ -812,9 +861,10 @@ impl Endpoint {
 
 /// Trace a holder change of a call, like the kernel's `rxrpc_call` reference tracepoint:
 /// which call, why, and how many holders remain. Enable with target `rxrpc::call` at TRACE.
-pub(crate) fn tracing_event(key: Key, why: &'static str, holders: u32) {
+pub(crate) fn tracing_event(endpoint: Epoch, key: Key, why: &'static str, holders: u32) {
     tracing::trace!(
         target: "rxrpc::call",
+        endpoint = endpoint.0,
         call = key.index,
         generation = key.generation,
         why,

@@ -71,6 +71,7 @@ impl Endpoint {
             conn.bundle = Some(bundle);
         }
         let ck = self.conns.insert(conn);
+        self.peers.entry(bundle.peer).or_default().conns += 1;
         self.client_conns.insert(cid, ck);
         if !exclusive {
             self.bundles.entry(bundle).or_default().push(ck);
@@ -124,7 +125,7 @@ impl Endpoint {
             return;
         }
         call.holders.attention = true;
-        tracing_event(key, "get-poke", call.holders.count());
+        tracing_event(self.epoch, key, "get-poke", call.holders.count());
         self.attention.push_back(key);
     }
 
@@ -134,7 +135,7 @@ impl Endpoint {
             let complete = match self.calls.get_mut(key) {
                 Some(c) => {
                     c.holders.attention = false;
-                    tracing_event(key, "put-poke", c.holders.count());
+                    tracing_event(self.epoch, key, "put-poke", c.holders.count());
                     c.is_complete()
                 }
                 None => continue,
@@ -172,6 +173,7 @@ impl Endpoint {
             let upgrade_probe = conn.upgrade && side == Side::Client;
             let transmits = &mut self.transmits;
             let stats = &mut self.stats;
+            let peers = &mut self.peers;
             let rtt_samples = call.tx.rtt.samples;
             let mut sent_any = false;
             let sent = call.tx.transmit(
@@ -191,12 +193,19 @@ impl Endpoint {
                     let mut out = Vec::with_capacity(28 + buf.data.len());
                     h.emit(&mut out);
                     out.extend_from_slice(&buf.data);
+                    stats.datagrams_out += 1;
+                    stats.packets_out[1] += 1;
+                    let resend = buf.retransmits > 0 || buf.lost;
+                    if let Some(p) = peers.get_mut(&peer) {
+                        p.packets_sent += 1;
+                        p.bytes_sent += out.len() as u64;
+                        p.resends += u64::from(resend);
+                    }
                     transmits.push_back(super::Transmit {
                         destination: peer,
                         contents: out,
                     });
-                    stats.datagrams_out += 1;
-                    if buf.retransmits > 0 || buf.lost {
+                    if resend {
                         stats.retransmits += 1;
                     }
                     sent_any = true;
@@ -334,11 +343,16 @@ impl Endpoint {
         let mut out = Vec::with_capacity(64);
         h.emit(&mut out);
         body(&mut out);
+        self.stats.datagrams_out += 1;
+        self.stats.packets_out[super::type_index(h.packet_type)] += 1;
+        if let Some(p) = self.peers.get_mut(&dest) {
+            p.packets_sent += 1;
+            p.bytes_sent += out.len() as u64;
+        }
         self.transmits.push_back(super::Transmit {
             destination: dest,
             contents: out,
         });
-        self.stats.datagrams_out += 1;
     }
 
     // ----- timers --------------------------------------------------------------------------
@@ -494,6 +508,12 @@ impl Endpoint {
         let Some(conn) = self.conns.remove(ck) else {
             return;
         };
+        if let Some(p) = self.peers.get_mut(&conn.peer) {
+            p.conns = p.conns.saturating_sub(1);
+            if p.conns == 0 {
+                self.peers.remove(&conn.peer);
+            }
+        }
         match conn.side {
             Side::Client => {
                 self.client_conns.remove(&conn.cid);
@@ -614,7 +634,7 @@ impl Endpoint {
         if !call.set_completion(completion) {
             return;
         }
-        tracing_event(key, "completed", call.holders.count());
+        tracing_event(self.epoch, key, "completed", call.holders.count());
         self.disconnect_call(now, key);
         self.notify_readable(key);
     }
@@ -626,8 +646,10 @@ impl Endpoint {
             return;
         };
         let was_waiting = call.conn.is_none() && call.holders.io;
-        call.holders.io = false;
-        tracing_event(key, "put-io-disconnect", call.holders.count());
+        if call.holders.io {
+            call.holders.io = false;
+            tracing_event(self.epoch, key, "put-io-disconnect", call.holders.count());
+        }
         let completion = match call.state {
             CallState::Complete(c) => c,
             _ => return,
@@ -645,6 +667,13 @@ impl Endpoint {
         let exposed = call.exposed;
         let side = call.side;
         let last_seq = call.rx.hard_ack;
+        if side == Side::Service {
+            self.stats.service_calls_done += 1;
+        }
+        if let (Some(srtt), Some(p)) = (call.tx.rtt.srtt, self.peers.get_mut(&call.peer)) {
+            p.srtt_us = srtt.as_micros() as u64;
+            p.rttvar_us = call.tx.rtt.rttvar.as_micros() as u64;
+        }
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };
@@ -696,7 +725,7 @@ impl Endpoint {
         if !call.holders.recv_queue {
             if let Some(s) = self.sockets.get_mut(socket) {
                 call.holders.recv_queue = true;
-                tracing_event(key, "get-notify-socket", call.holders.count());
+                tracing_event(self.epoch, key, "get-notify-socket", call.holders.count());
                 s.recv_queue.push_back(key);
             }
         }
@@ -738,12 +767,14 @@ impl Endpoint {
         };
         let socket = call.socket;
         let user_id = call.user_id;
-        let was_held = call.holders.user_id;
-        call.holders.user_id = false;
         let in_queue = call.holders.recv_queue;
-        call.holders.recv_queue = false;
-        if was_held {
-            tracing_event(key, "put-userid", call.holders.count());
+        if in_queue {
+            call.holders.recv_queue = false;
+            tracing_event(self.epoch, key, "put-release-recvq", call.holders.count());
+        }
+        if call.holders.user_id {
+            call.holders.user_id = false;
+            tracing_event(self.epoch, key, "put-userid", call.holders.count());
         }
         if let Some(s) = self.sockets.get_mut(socket) {
             if s.user_ids.get(&user_id) == Some(&key) {
@@ -790,7 +821,7 @@ impl Endpoint {
         if call.holders.is_empty() {
             self.calls.remove(key);
             self.stats.calls_freed += 1;
-            tracing_event(key, "free", 0);
+            tracing_event(self.epoch, key, "free", 0);
         }
     }
 

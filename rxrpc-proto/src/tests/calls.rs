@@ -390,3 +390,94 @@ fn client_call_times_out_when_the_server_is_silent() {
         },
     );
 }
+
+fn debug_request(kind: i32, index: i32) -> Bytes {
+    let h = Header {
+        epoch: crate::wire::Epoch(999),
+        call_number: crate::wire::CallNumber(101),
+        packet_type: PacketType::DEBUG,
+        flags: Flags::CLIENT_INITIATED | Flags::LAST_PACKET,
+        ..Header::default()
+    };
+    let mut d = Vec::new();
+    h.emit(&mut d);
+    d.extend_from_slice(&kind.to_be_bytes());
+    d.extend_from_slice(&index.to_be_bytes());
+    Bytes::from(d)
+}
+
+fn debug_reply(net: &mut Net, ep: usize, kind: i32, index: i32) -> crate::wire::DebugReply {
+    let peer: std::net::SocketAddr = ([127, 0, 0, 1], 40001).into();
+    let now = net.now;
+    net.ep(ep)
+        .handle_datagram(now, peer, debug_request(kind, index));
+    let t = net.ep(ep).poll_transmit().expect("a DEBUG reply");
+    let p = Packet::parse(&t.contents).unwrap();
+    assert_eq!(
+        p.header.flags,
+        Flags::LAST_PACKET,
+        "CLIENT_INITIATED cleared"
+    );
+    match p.body {
+        crate::wire::Body::Debug(crate::wire::Debug::Reply(r)) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn debug_responder_answers_every_request_type() {
+    use crate::wire::DebugReply;
+    let (mut net, cs, ss) = pair(15, 2);
+    exchange(&mut net, cs, ss, 1, b"abc", b"defg");
+    match debug_reply(&mut net, 1, 1, 0) {
+        DebugReply::Stats(s) => {
+            assert_eq!(s.version, b'S');
+            assert_eq!(s.idle_threads, 1, "one charged call left");
+        }
+        other => panic!("{other:?}"),
+    }
+    match debug_reply(&mut net, 1, 3, 0) {
+        DebugReply::Conn(c) => {
+            assert!(!c.is_end_marker());
+            assert_eq!(c.conn_type, 1);
+            assert_eq!(c.port, 7000);
+            assert_eq!(c.call_number[0], 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    match debug_reply(&mut net, 1, 2, 1) {
+        DebugReply::Conn(c) => assert!(c.is_end_marker()),
+        other => panic!("{other:?}"),
+    }
+    match debug_reply(&mut net, 1, 5, 0) {
+        DebugReply::Peer(p) => {
+            assert_eq!(p.port, 7000);
+            assert!(p.n_sent > 0 && p.bytes_received > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    match debug_reply(&mut net, 1, 5, 1) {
+        DebugReply::Peer(p) => assert!(p.is_end_marker()),
+        other => panic!("{other:?}"),
+    }
+    match debug_reply(&mut net, 1, 4, 0) {
+        DebugReply::RxStats(r) => {
+            assert!(r.packets_read[0] >= 1, "DATA read");
+            assert!(r.packets_sent[0] >= 1, "DATA sent");
+            assert_eq!(r.n_server_conns, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        debug_reply(&mut net, 1, 77, 0),
+        DebugReply::BadType
+    ));
+    // Switched off: no reply.
+    let cfg = EndpointConfig {
+        debug_responder: false,
+        ..Default::default()
+    };
+    let mut quiet = Endpoint::new(cfg, Instant::ZERO);
+    quiet.handle_datagram(Instant::ZERO, net.addr(0), debug_request(1, 0));
+    assert!(quiet.poll_transmit().is_none());
+}

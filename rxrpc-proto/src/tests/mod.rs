@@ -6,6 +6,7 @@
 
 mod brief;
 mod calls;
+mod trace;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
