@@ -52,6 +52,8 @@ pub(crate) struct ChannelSlot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct BundleKey {
     pub(crate) peer: SocketAddr,
+    /// A connection serves one service: calls to another service need another bundle.
+    pub(crate) service_id: ServiceId,
     pub(crate) security_index: SecurityIndex,
     pub(crate) upgrade: bool,
 }

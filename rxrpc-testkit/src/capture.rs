@@ -25,6 +25,10 @@ use crate::probe::RxHeader;
 /// assert!(datagrams.iter().any(|d| d.dst.port() == 7002));
 /// ```
 ///
+/// Filter on a port only your test uses (e.g. the local port of your own socket) when you need
+/// to see *all* of its traffic and nothing else: a server's well-known port is shared with
+/// other tests running at the same time. [`Capture::stats`] tells whether tcpdump kept up.
+///
 /// Needs root (or CAP_NET_RAW) and `/usr/bin/tcpdump`. The pcap file lives in the temp
 /// directory and is deleted when the `Capture` is dropped, unless the environment variable
 /// `RXRPC_KEEP_CAPTURES=1` is set or [`Capture::persist`] is called. Dropping a running capture
@@ -35,7 +39,47 @@ pub struct Capture {
     path: PathBuf,
     filter: String,
     stderr: Arc<Mutex<String>>,
+    reader: Option<thread::JoinHandle<()>>,
     keep: bool,
+}
+
+/// tcpdump's own counters, printed when it exits (see [`Capture::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// "N packets captured": written to the file.
+    pub captured: u64,
+    /// "N packets received by filter": copies that matched the filter, including any still
+    /// unread in the kernel's buffer when tcpdump stopped. On `lo` the kernel counts every
+    /// packet twice (its outgoing and its incoming copy; libpcap keeps only the incoming one),
+    /// so a complete capture on `lo` has `received_by_filter == 2 * captured`.
+    pub received_by_filter: u64,
+    /// "N packets dropped by kernel": lost because the capture buffer overflowed.
+    pub dropped_by_kernel: u64,
+}
+
+impl CaptureStats {
+    /// Whether the file holds every packet that matched the filter, for a capture on `lo` (as
+    /// [`Capture`] makes): nothing was dropped by the kernel and nothing was left unread when
+    /// tcpdump stopped (`received_by_filter <= 2 * captured`, see that field).
+    pub fn is_complete(&self) -> bool {
+        self.dropped_by_kernel == 0 && self.received_by_filter <= self.captured.saturating_mul(2)
+    }
+
+    /// Parse tcpdump's exit summary out of its stderr; `None` if it is not there.
+    pub fn parse(stderr: &str) -> Option<CaptureStats> {
+        let count = |suffix: &str| {
+            stderr
+                .lines()
+                .find_map(|l| l.trim().strip_suffix(suffix)?.trim().parse::<u64>().ok())
+        };
+        Some(CaptureStats {
+            captured: count(" packets captured").or_else(|| count(" packet captured"))?,
+            received_by_filter: count(" packets received by filter")
+                .or_else(|| count(" packet received by filter"))?,
+            dropped_by_kernel: count(" packets dropped by kernel")
+                .or_else(|| count(" packet dropped by kernel"))?,
+        })
+    }
 }
 
 static CAPTURE_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -70,7 +114,7 @@ impl Capture {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start tcpdump: {e}")))?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        {
+        let reader = {
             let pipe = child.stderr.take().expect("stderr is piped");
             let stderr = Arc::clone(&stderr);
             thread::spawn(move || {
@@ -84,14 +128,15 @@ impl Capture {
                         s.push('\n');
                     }
                 }
-            });
-        }
+            })
+        };
         let keep = std::env::var("RXRPC_KEEP_CAPTURES").is_ok_and(|v| v == "1");
         let mut cap = Capture {
             child: Some(child),
             path,
             filter,
             stderr,
+            reader: Some(reader),
             keep,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -145,12 +190,24 @@ impl Capture {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Stop tcpdump (after a short grace period for packets in flight) and return every UDP
-    /// datagram in the file. Calling it again just re-reads the file.
+    /// tcpdump's counters from its exit summary, once [`Self::stop`] has run (`None` before,
+    /// or if it printed none). Check [`CaptureStats::is_complete`] before asserting that the
+    /// capture shows *every* packet: bursts on `lo` can overrun tcpdump's buffer.
+    pub fn stats(&self) -> Option<CaptureStats> {
+        CaptureStats::parse(&self.stderr_text())
+    }
+
+    /// Stop tcpdump and return every UDP datagram in the file. Calling it again just re-reads
+    /// the file.
+    ///
+    /// Before signalling tcpdump it waits until the file has stopped growing for 300 ms (at most
+    /// 10 s), so packets still queued in the kernel's capture buffer of a busy machine get
+    /// written rather than lost. After it returns, [`Self::stderr_text`] and [`Self::stats`]
+    /// include tcpdump's exit summary.
     pub fn stop(&mut self) -> io::Result<Vec<CapturedDatagram>> {
         if let Some(mut child) = self.child.take() {
-            thread::sleep(Duration::from_millis(250));
-            // SIGTERM lets tcpdump flush and close the file; no libc needed.
+            self.wait_until_quiet(Duration::from_millis(300), Duration::from_secs(10));
+            // SIGTERM lets tcpdump flush, close the file and print its counters; no libc needed.
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .stdout(Stdio::null())
@@ -165,6 +222,10 @@ impl Capture {
                 }
                 thread::sleep(Duration::from_millis(20));
             }
+            // tcpdump has exited, so its stderr is closed and the reader finishes.
+            if let Some(r) = self.reader.take() {
+                let _ = r.join();
+            }
         }
         read_pcap_udp(&self.path).map_err(|e| {
             io::Error::new(
@@ -172,6 +233,24 @@ impl Capture {
                 format!("{e} (tcpdump said: {})", self.stderr_text()),
             )
         })
+    }
+
+    /// Wait until the pcap file's size has not changed for `quiet`, or `max` has passed.
+    fn wait_until_quiet(&self, quiet: Duration, max: Duration) {
+        let size = || fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let start = Instant::now();
+        let mut last = size();
+        let mut since = Instant::now();
+        while start.elapsed() < max {
+            thread::sleep(Duration::from_millis(50));
+            let now = size();
+            if now != last {
+                last = now;
+                since = Instant::now();
+            } else if since.elapsed() >= quiet {
+                return;
+            }
+        }
     }
 
     /// Stop the capture and keep the pcap file; returns its path.
@@ -420,6 +499,25 @@ mod tests {
         assert_eq!(got[0].dst, "127.0.0.2:7001".parse().unwrap());
         assert_eq!(got[0].payload, b"hello");
         assert_eq!(got[0].timestamp, Duration::new(10, 500_000));
+    }
+
+    #[test]
+    fn parses_tcpdump_summary() {
+        let text = "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 262144 bytes\n\
+                    1 packet captured\n107 packets received by filter\n0 packets dropped by kernel\n";
+        let st = CaptureStats::parse(text).unwrap();
+        assert_eq!(
+            (st.captured, st.received_by_filter, st.dropped_by_kernel),
+            (1, 107, 0)
+        );
+        assert!(!st.is_complete());
+        let ok = CaptureStats {
+            captured: 5,
+            received_by_filter: 5,
+            dropped_by_kernel: 0,
+        };
+        assert!(ok.is_complete());
+        assert_eq!(CaptureStats::parse("tcpdump: listening on lo"), None);
     }
 
     #[test]

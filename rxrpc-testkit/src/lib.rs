@@ -34,7 +34,7 @@ mod peers;
 mod probe;
 mod tool;
 
-pub use capture::{Capture, CapturedDatagram, read_pcap_udp};
+pub use capture::{Capture, CaptureStats, CapturedDatagram, read_pcap_udp};
 pub use peers::{
     ENV_FILE_VAR, LinuxGuest, OpenAfsCell, PTSERVER_PORT, PTSERVER_SERVICE, REQUIRE_PEERS_VAR,
     RXPERF_SERVICE, VLSERVER_PORT, VLSERVER_SERVICE, peers_dir, peers_required,

@@ -26,6 +26,9 @@
 //! | `RXRPC_LINUX_RXKAD_KEY` | DES key (16 hex) krxperf accepts rxkad with (server key `147:2`) |
 //! | `RXRPC_LINUX_RXGK` | `1` if the guest's rxrpc.ko has yfs-rxgk |
 //! | `RXRPC_LINUX_RXGK_KEY` | `ENCTYPE:KVNO:HEX` rxgk server key krxperf accepts, if any |
+//! | `RXRPC_ECHO_PORT`, `RXRPC_ECHO_SERVICE` | our echo server (rxrpc's `examples/echo_server`) on 127.0.0.1, which the guest kernel's client (krxcall) called once at boot; set only when `RXRPC_ECHO_SERVER` was given to `peers.sh start` (`scripts/test-all` does) |
+//! | `RXRPC_ECHO_CALL_REQUEST` | that call's request as a krxcall `REQHEX[+N]` spec; its `RXVM-CALL` result line is in the guest's `console.log` |
+//! | `RXRPC_ECHO_LOG` | the echo server's output (one line per call) |
 //! | `RXRPC_PEERS_DIR` | the `shared/peers` directory (helper scripts such as `rx-probe.py`) |
 //!
 //! When a peer is absent or does not answer an Rx VERSION probe, `get()` prints a loud

@@ -28,6 +28,7 @@ impl Endpoint {
         };
         let bundle = BundleKey {
             peer: call.peer,
+            service_id: call.service_id,
             security_index,
             upgrade: call.upgrade,
         };

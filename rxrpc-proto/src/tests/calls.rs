@@ -481,3 +481,28 @@ fn debug_responder_answers_every_request_type() {
     quiet.handle_datagram(Instant::ZERO, net.addr(0), debug_request(1, 0));
     assert!(quiet.poll_transmit().is_none());
 }
+
+#[test]
+fn calls_to_different_services_use_different_connections() {
+    let (mut net, cs, ss) = pair(16, 4);
+    net.ep(1).bind_service(ss, ServiceId(101)).unwrap();
+    let now = net.now;
+    let p1 = params(&net);
+    let p2 = CallParams::new(net.addr(1), ServiceId(101));
+    net.ep(0).begin_call(now, cs, 1, p1).unwrap();
+    net.ep(0).begin_call(now, cs, 2, p2).unwrap();
+    assert_eq!(net.ep(0).live_conns(), 2, "one connection per service");
+    for id in [1, 2] {
+        net.ep(0).send(now, cs, id, Bytes::from_static(b"x"), false).unwrap();
+    }
+    let mut services = Vec::new();
+    net.run_until(Duration::from_secs(2), |n| {
+        let now = n.now;
+        while let Some(m) = n.ep(1).recvmsg(now, ss, 10) {
+            services.push(m.service_id.0);
+        }
+        services.len() == 2
+    });
+    services.sort();
+    assert_eq!(services, vec![100, 101]);
+}
