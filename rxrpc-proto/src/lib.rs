@@ -47,6 +47,7 @@ mod config;
 mod conn;
 mod endpoint;
 mod rng;
+mod stats;
 mod time;
 pub mod wire;
 
@@ -57,7 +58,8 @@ pub use call::state::{AbortReason, CallState, Completion, LocalError, NetworkErr
 pub use call::{Holders, Side};
 pub use config::{CallParams, EndpointConfig};
 pub use endpoint::{
-    BindError, CallError, CallSnapshot, CallsRemain, ConnSnapshot, Endpoint, EndpointStats, Event,
-    RecvMsg, Snapshot, SocketId, Transmit,
+    BindError, CallError, CallsRemain, Endpoint, EndpointStats, Event, PeerStats, RecvMsg,
+    SocketId, Transmit,
 };
+pub use stats::{CallSnapshot, ConnSnapshot, PeerSnapshot, Snapshot};
 pub use time::Instant;

@@ -45,7 +45,7 @@ use rxrpc_proto::{
     LocalError, RecvMsg, Side, Snapshot, SocketId,
 };
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::call::{Call, IncomingCall};
 use crate::error::{Error, Result};
@@ -69,7 +69,13 @@ pub(crate) struct Shared {
     pub(crate) client_socket: SocketId,
     /// Next user ID of an async client call on `client_socket`.
     pub(crate) next_user_id: AtomicU64,
+    /// The snapshot the driver publishes (at most every [`PUBLISH_EVERY`] while busy);
+    /// readers take it without involving the driver.
+    pub(crate) published: watch::Receiver<Arc<Snapshot>>,
 }
+
+/// How often a busy driver republishes its snapshot.
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 impl Shared {
     /// Send a command; false if the driver has stopped.
@@ -286,11 +292,15 @@ pub(crate) async fn spawn(
     let mut ep = Endpoint::new(config, Instant::ZERO);
     let client_socket = ep.open_socket();
     let (tx, rx) = mpsc::unbounded_channel();
+    let mut first = ep.snapshot();
+    first.local = Some(local_addr);
+    let (publish, published) = watch::channel(Arc::new(first));
     let shared = Arc::new(Shared {
         tx,
         local_addr,
         client_socket,
         next_user_id: AtomicU64::new(1),
+        published,
     });
     let mut sockets = HashMap::new();
     sockets.insert(client_socket, SockState::new(SockKind::Client));
@@ -304,6 +314,8 @@ pub(crate) async fn spawn(
         calls: HashMap::new(),
         client_socket,
         local_addr,
+        publish,
+        published_at: base,
     };
     tokio::spawn(driver.run());
     Ok(shared)
@@ -430,6 +442,8 @@ struct Driver {
     calls: HashMap<(SocketId, u64), CallSlot>,
     client_socket: SocketId,
     local_addr: SocketAddr,
+    publish: watch::Sender<Arc<Snapshot>>,
+    published_at: tokio::time::Instant,
 }
 
 /// What woke the driver.
@@ -484,6 +498,9 @@ impl Driver {
                 self.ep.handle_timeout(now);
             }
             self.after_batch().await;
+            if self.published_at.elapsed() >= PUBLISH_EVERY {
+                self.publish_snapshot();
+            }
             match self.ep.poll_timeout() {
                 Some(t) if armed != Some(t) => {
                     sleep
@@ -496,6 +513,14 @@ impl Driver {
             }
         }
         self.shutdown().await;
+    }
+
+    /// Publish a fresh snapshot for [`RxEndpoint::published_snapshot`](crate::RxEndpoint).
+    fn publish_snapshot(&mut self) {
+        let mut snap = self.ep.snapshot();
+        snap.local = Some(self.local_addr);
+        self.publish.send_replace(Arc::new(snap));
+        self.published_at = tokio::time::Instant::now();
     }
 
     async fn shutdown(mut self) {
@@ -713,7 +738,9 @@ impl Driver {
                 let _ = reply.send(r);
             }
             Command::Snapshot { reply } => {
-                let _ = reply.send(ep.snapshot());
+                let mut snap = ep.snapshot();
+                snap.local = Some(self.local_addr);
+                let _ = reply.send(snap);
             }
             Command::BeginCall {
                 user_id,

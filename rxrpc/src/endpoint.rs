@@ -138,6 +138,19 @@ impl RxEndpoint {
         Ok(RxSocket::new(self.clone(), socket))
     }
 
+    /// The snapshot the driver last published: taken at most [`PUBLISH_EVERY`] ago while the
+    /// endpoint is busy (and when the driver last did any work otherwise). Reading it never
+    /// involves the driver, like the kernel's RCU-protected `/proc/net/rxrpc` walk. Print it
+    /// with `Display` (all tables) or `proc_calls()` and friends.
+    ///
+    /// [`PUBLISH_EVERY`]: Self::PUBLISH_EVERY
+    pub fn published_snapshot(&self) -> Arc<Snapshot> {
+        self.shared.published.borrow().clone()
+    }
+
+    /// How often a busy driver republishes its snapshot.
+    pub const PUBLISH_EVERY: std::time::Duration = crate::driver::PUBLISH_EVERY;
+
     /// A `/proc`-like picture of the endpoint's calls and connections, answered by the driver
     /// between two batches of work (it never waits for a call).
     ///

@@ -458,3 +458,60 @@ async fn dropping_every_handle_stops_the_driver() {
     })
     .await;
 }
+
+/// The published snapshot is read without the driver: a reader spinning on it from another
+/// thread sees calls appear and disappear, and the tables print.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_snapshot_is_read_without_the_driver() {
+    within(30, async {
+        let (server, _listener, _done) = echo_server().await;
+        let client = RxEndpoint::bind(loopback()).await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let client = client.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut seen_calls = 0;
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let snap = client.published_snapshot();
+                    seen_calls = seen_calls.max(snap.calls.len());
+                    reads += 1;
+                }
+                (seen_calls, reads)
+            })
+        };
+        let addr = server.local_addr();
+        for i in 0..20u32 {
+            let msg = Bytes::from(vec![i as u8; 200_000]);
+            assert_eq!(echo_once(&client, addr, msg.clone()).await, msg);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (seen, reads) = reader.join().unwrap();
+        assert!(
+            reads > 100,
+            "the reader never waited on the driver ({reads} reads)"
+        );
+        assert!(
+            seen >= 1,
+            "a busy driver published snapshots with live calls"
+        );
+        // After the calls, within a publication period plus some work, it shows none.
+        wait_no_calls(&client, 5).await;
+        tokio::time::sleep(RxEndpoint::PUBLISH_EVERY * 2).await;
+        // Any driver activity republishes; a snapshot request is activity.
+        let _ = client.snapshot().await.unwrap();
+        tokio::time::sleep(RxEndpoint::PUBLISH_EVERY + Duration::from_millis(50)).await;
+        let _ = client.snapshot().await.unwrap();
+        let snap = client.published_snapshot();
+        assert!(
+            common::active_calls(&snap).is_empty(),
+            "{}",
+            snap.proc_calls()
+        );
+        let text = snap.to_string();
+        assert!(text.contains("== calls") && text.contains("== peers") && text.contains("UDP"));
+        assert_eq!(snap.local, Some(client.local_addr()));
+    })
+    .await;
+}

@@ -33,10 +33,11 @@ use bytes::Bytes;
 
 use crate::arena::{Arena, Key};
 use crate::call::state::{AbortReason, CallState, Completion};
-use crate::call::{Call, Holders, Side};
+use crate::call::{Call, Side};
 use crate::config::{CallParams, EndpointConfig};
 use crate::conn::{BundleKey, Conn};
 use crate::rng::Rng;
+use crate::stats::{CallSnapshot, ConnSnapshot, PeerSnapshot, Snapshot};
 use crate::time::Instant;
 use crate::wire::{AbortCode, ConnId, Epoch, SecurityIndex, ServiceId};
 
@@ -216,74 +217,6 @@ pub(crate) fn type_index(t: crate::wire::PacketType) -> usize {
     if (t.0 as usize) < 14 { t.0 as usize } else { 0 }
 }
 
-/// A `/proc/net/rxrpc/calls`-like row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallSnapshot {
-    /// Remote address.
-    pub remote: SocketAddr,
-    /// Service ID.
-    pub service_id: u16,
-    /// Connection ID (with channel).
-    pub cid: u32,
-    /// Call number.
-    pub call_number: u32,
-    /// User call ID.
-    pub user_id: u64,
-    /// `/proc` state name.
-    pub state: &'static str,
-    /// Abort code, if the call was aborted.
-    pub abort_code: Option<i32>,
-    /// Who holds the call.
-    pub holders: Holders,
-    /// Client or service.
-    pub side: Side,
-    /// Transmit hard-ACK point and top.
-    pub tx_bottom: u32,
-    /// Highest seq queued for transmission.
-    pub tx_top: u32,
-    /// Receive hard-ACK point.
-    pub rx_hard_ack: u32,
-}
-
-/// A `/proc/net/rxrpc/conns`-like row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnSnapshot {
-    /// Remote address.
-    pub remote: SocketAddr,
-    /// Service ID.
-    pub service_id: u16,
-    /// Connection ID.
-    pub cid: u32,
-    /// Epoch.
-    pub epoch: u32,
-    /// Client or service.
-    pub side: Side,
-    /// Calls on the channels.
-    pub active_calls: usize,
-    /// Call number per channel.
-    pub call_numbers: [u32; 4],
-    /// Last serial sent.
-    pub tx_serial: u32,
-    /// Highest serial received.
-    pub hi_serial: u32,
-}
-
-/// A consistent picture of the endpoint's calls and connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// Calls.
-    pub calls: Vec<CallSnapshot>,
-    /// Connections.
-    pub conns: Vec<ConnSnapshot>,
-    /// Counters.
-    pub stats: EndpointStats,
-    /// Peers with connections, and their counters.
-    pub peers: Vec<(SocketAddr, PeerStats)>,
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Socket {
     services: Vec<ServiceId>,
@@ -322,6 +255,8 @@ pub struct Endpoint {
     pub(crate) transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
+    /// The latest `now` given to the endpoint (for ages in snapshots).
+    pub(crate) last_now: Instant,
     /// Per-peer counters, for peers with connections.
     pub(crate) peers: HashMap<SocketAddr, PeerStats>,
     /// Calls with work queued.
@@ -332,7 +267,6 @@ pub struct Endpoint {
 impl Endpoint {
     /// A new endpoint. `now` is the driver's current time.
     pub fn new(config: EndpointConfig, now: Instant) -> Self {
-        let _ = now;
         let mut rng = Rng::new(config.rng_seed);
         let epoch = Epoch::random_from(rng.next_u32());
         let next_conn_index = (rng.next_u32() % 0x3fff_ff00).max(1);
@@ -353,6 +287,7 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             attention: VecDeque::new(),
             peers: HashMap::new(),
+            last_now: now,
             stats: EndpointStats::default(),
         }
     }
@@ -785,18 +720,22 @@ impl Endpoint {
         self.peers.get(&peer).copied()
     }
 
-    /// A `/proc`-like picture of calls and connections.
+    /// A `/proc/net/rxrpc`-like picture of calls, connections, peers and counters. The
+    /// ages and timeouts in it are relative to the last `now` the endpoint was given.
     pub fn snapshot(&self) -> Snapshot {
+        let now = self.last_now;
         let calls = self
             .calls
             .iter()
-            .map(|(_, c)| {
+            .map(|(key, c)| {
                 let cid = c
                     .conn
                     .and_then(|k| self.conns.get(k))
                     .map(|conn| conn.cid.0 | u32::from(c.channel.0))
                     .unwrap_or(0);
                 CallSnapshot {
+                    debug_id: key.index,
+                    socket: c.socket.index,
                     remote: c.peer,
                     service_id: c.service_id.0,
                     cid,
@@ -812,32 +751,54 @@ impl Endpoint {
                     tx_bottom: c.tx.bottom.0,
                     tx_top: c.tx.top.0,
                     rx_hard_ack: c.rx.hard_ack.0,
+                    rx_window: c.rx.rwind(),
+                    rx_serial: c.rx.last_serial.0,
+                    cwnd: c.tx.cwnd,
+                    rx_timeout_ms: c
+                        .timers
+                        .expect_rx_by
+                        .map(|t| (t.saturating_since(now)).as_millis() as u64),
                 }
             })
             .collect();
         let conns = self
             .conns
             .iter()
-            .map(|(_, c)| ConnSnapshot {
+            .map(|(key, c)| ConnSnapshot {
+                debug_id: key.index,
                 remote: c.peer,
                 service_id: c.service_id.0,
                 cid: c.cid.0,
                 epoch: c.epoch.0,
                 side: c.side,
+                state: match (c.aborted, c.side) {
+                    (Some(_), _) => "Aborted",
+                    (None, Side::Client) => "Client",
+                    (None, Side::Service) => "SvSecure",
+                },
+                security_index: c.security_index.0,
                 active_calls: c.active_calls(),
                 call_numbers: [0, 1, 2, 3].map(|i| c.channels[i].call_number.0),
                 tx_serial: c.tx_serial.0,
                 hi_serial: c.hi_serial.0,
             })
             .collect();
-        let mut peers: Vec<(SocketAddr, PeerStats)> =
-            self.peers.iter().map(|(a, p)| (*a, *p)).collect();
-        peers.sort_by_key(|(a, _)| *a);
+        let mut peers: Vec<PeerSnapshot> = self
+            .peers
+            .iter()
+            .map(|(a, p)| PeerSnapshot {
+                remote: *a,
+                stats: *p,
+            })
+            .collect();
+        peers.sort_by_key(|p| p.remote);
         Snapshot {
             calls,
             conns,
-            stats: self.stats,
             peers,
+            sockets: self.sockets.len(),
+            stats: self.stats,
+            local: None,
         }
     }
 

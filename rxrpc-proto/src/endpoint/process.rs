@@ -132,6 +132,7 @@ impl Endpoint {
 
     /// Process every call with queued work.
     pub(crate) fn run_attention(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some(key) = self.attention.pop_front() {
             let complete = match self.calls.get_mut(key) {
                 Some(c) => {

@@ -493,7 +493,9 @@ fn calls_to_different_services_use_different_connections() {
     net.ep(0).begin_call(now, cs, 2, p2).unwrap();
     assert_eq!(net.ep(0).live_conns(), 2, "one connection per service");
     for id in [1, 2] {
-        net.ep(0).send(now, cs, id, Bytes::from_static(b"x"), false).unwrap();
+        net.ep(0)
+            .send(now, cs, id, Bytes::from_static(b"x"), false)
+            .unwrap();
     }
     let mut services = Vec::new();
     net.run_until(Duration::from_secs(2), |n| {
