@@ -37,7 +37,7 @@ mod tool;
 pub use capture::{Capture, CaptureStats, CapturedDatagram, read_pcap_udp};
 pub use peers::{
     ENV_FILE_VAR, LinuxGuest, OpenAfsCell, PTSERVER_PORT, PTSERVER_SERVICE, REQUIRE_PEERS_VAR,
-    RXPERF_SERVICE, VLSERVER_PORT, VLSERVER_SERVICE, peers_dir, peers_required,
+    RXPERF_SERVICE, VLSERVER_PORT, VLSERVER_SERVICE, peer_var, peers_dir, peers_required,
 };
 pub use probe::{
     RX_PACKET_VERSION, RxHeader, VERSION_REQUEST, rx_version_probe, rx_version_probe_with,

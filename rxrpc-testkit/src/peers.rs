@@ -441,6 +441,13 @@ impl LinuxGuest {
     }
 }
 
+/// A variable of the peers' contract (the table above), looked up as the fixtures do: the
+/// process environment first, then the env file; `None` if unset or empty. For values the
+/// fixtures have no accessor for, e.g. `RXRPC_ECHO_PORT`.
+pub fn peer_var(name: &str) -> Option<String> {
+    var(name)
+}
+
 /// The `shared/peers` directory (`RXRPC_PEERS_DIR`), with helper scripts such as
 /// `linux-kernel/rx-probe.py` and `openafs/make-rxkad-ticket.py`, if known.
 pub fn peers_dir() -> Option<PathBuf> {

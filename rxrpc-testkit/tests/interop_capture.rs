@@ -35,6 +35,7 @@ fn check_capture(
     ours: SocketAddr,
     peer: SocketAddr,
     service: u16,
+    complete: bool,
 ) -> BTreeMap<String, usize> {
     let mut sent = BTreeMap::new();
     let mut last_serial: BTreeMap<(u32, u32), u32> = BTreeMap::new();
@@ -111,7 +112,8 @@ fn check_capture(
             }
         }
     }
-    for (call, seqs) in &data_seqs {
+    // Only a capture that lost nothing can show every DATA packet.
+    for (call, seqs) in data_seqs.iter().filter(|_| complete) {
         let max = *seqs.iter().next_back().unwrap();
         if seqs.len() as u32 != max || !seqs.contains(&1) {
             problems.push(format!(
@@ -134,6 +136,20 @@ fn check_capture(
         problems.join("\n")
     );
     sent
+}
+
+/// Whether the capture holds every packet of our port (tcpdump's counters): bursts on `lo`
+/// can overrun its buffer, and then only the checks that hold packet by packet apply.
+fn lost_nothing(cap: &Capture) -> bool {
+    match cap.stats() {
+        Some(s) if s.is_complete() => true,
+        other => {
+            eprintln!(
+                "note: incomplete capture ({other:?}); not checking DATA sequence continuity"
+            );
+            false
+        }
+    }
 }
 
 /// Run tshark's Rx dissector over the capture (both ports decoded as Rx): no frame may be
@@ -202,8 +218,13 @@ async fn capture_krxperf_rpc_is_canonical() {
         .await
         .unwrap();
         let (cap, datagrams) = datagrams;
-        let sent = check_capture(&datagrams, ours, guest.rxperf(), svc.0);
-        assert!(sent.get("DATA").copied().unwrap_or(0) >= 100, "{sent:?}");
+        let complete = lost_nothing(&cap);
+        let sent = check_capture(&datagrams, ours, guest.rxperf(), svc.0, complete);
+        // 150 000 request bytes = 107 DATA packets of 1412 bytes (no jumbo grams to Linux 7.3,
+        // which advertises maxPackets 0); all of them unless tcpdump lost some.
+        if complete {
+            assert!(sent.get("DATA").copied().unwrap_or(0) >= 100, "{sent:?}");
+        }
         assert!(sent.get("ACK").copied().unwrap_or(0) >= 1, "{sent:?}");
         eprintln!(
             "captured {} datagrams ({sent:?} from us) in {}",
@@ -259,7 +280,7 @@ async fn capture_openafs_vl_calls_are_canonical() {
         })
         .await
         .unwrap();
-        let sent = check_capture(&datagrams, ours, vl, svc.0);
+        let sent = check_capture(&datagrams, ours, vl, svc.0, lost_nothing(&cap));
         assert!(sent.get("DATA").copied().unwrap_or(0) >= 5, "{sent:?}");
         eprintln!(
             "captured {} datagrams ({sent:?} from us) in {}",

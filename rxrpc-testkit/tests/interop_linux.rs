@@ -22,9 +22,9 @@ mod common;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::{call, call_abort, hex, loopback, within};
+use common::{Xdr, XdrReader, call, call_abort, call_ok, hex, loopback, within};
 use rxrpc::{AbortCode, RxEndpoint, ServiceId};
-use rxrpc_testkit::LinuxGuest;
+use rxrpc_testkit::{LinuxGuest, OpenAfsTool, peer_var};
 
 const RX_PERF_VERSION: u32 = 3;
 const OP_SEND: u32 = 0;
@@ -247,6 +247,86 @@ async fn krxperf_concurrent_calls() {
     .await;
 }
 
+/// 100 sequential calls on one endpoint: the channels of one connection are reused with
+/// rising call numbers (the kernel checks them), each call's final ACK either sent or implied
+/// by the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn krxperf_many_sequential_calls() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    within(300, "krxperf sequential calls", async {
+        let p = Perf::new(guest).await;
+        for i in 0..100u32 {
+            let data = pattern((i as usize * 37) % 3000, i);
+            let got = p.ok(echo_request(&data), "sequential ECHO").await;
+            assert!(got == data, "call {i}: echo differs");
+        }
+    })
+    .await;
+}
+
+/// More calls at once than one bundle has channels (4 connections x 4 channels): the rest
+/// must wait for a free channel, and all complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn krxperf_more_calls_than_channels() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    within(300, "krxperf 40 concurrent calls", async {
+        let p = std::sync::Arc::new(Perf::new(guest).await);
+        let mut tasks = Vec::new();
+        for i in 0..40u32 {
+            let p = std::sync::Arc::clone(&p);
+            tasks.push(tokio::spawn(async move {
+                let got = p.ok(recv_request(20_000 + i), "RECV").await;
+                assert_eq!(got.len(), 20_000 + i as usize);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await;
+}
+
+/// Our client gives up on a call in the middle of a 2 MB reply (abort, then a dropped call
+/// handle): the kernel must stop sending, and the endpoint must go on working with the same
+/// peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn krxperf_client_aborts_mid_reply() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    within(180, "client abort mid-reply", async {
+        let p = Perf::new(guest).await;
+        // Explicit abort after the first piece of the reply.
+        let call = p.ep.call(p.addr, p.service).open().await.unwrap();
+        call.send_last(recv_request(TWO_MB as u32)).await.unwrap();
+        let first = call.recv().await.unwrap().expect("some reply data");
+        assert!(!first.is_empty());
+        call.abort(AbortCode::RX_USER_ABORT).await.unwrap();
+        match call.completion().await {
+            rxrpc::Completion::LocalAbort { code, .. } => {
+                assert_eq!(code, AbortCode::RX_USER_ABORT)
+            }
+            other => panic!("after abort: {other}"),
+        }
+        drop(call);
+        // Dropping an unfinished call aborts it (RX_CALL_DEAD).
+        let call = p.ep.call(p.addr, p.service).open().await.unwrap();
+        call.send_last(recv_request(TWO_MB as u32)).await.unwrap();
+        let _ = call.recv().await.unwrap();
+        drop(call);
+        // The endpoint and its connection still work.
+        for _ in 0..3 {
+            let got = p.ok(recv_request(100_000), "RECV after aborts").await;
+            assert_eq!(got.len(), 100_000);
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn krxperf_aborts() {
     let Some(guest) = LinuxGuest::get() else {
@@ -302,19 +382,162 @@ async fn krxperf_aborts() {
             "SEND 4000 of 5000 bytes",
         )
         .await;
-        // A service the guest does not offer: the kernel itself aborts, RX_INVALID_OPERATION.
-        call_abort(
-            ep,
-            addr,
-            ServiceId(4321),
-            recv_request(10),
-            AbortCode::RX_INVALID_OPERATION.0,
-            "unknown service",
-        )
-        .await;
         // And after all that, a normal call on the same endpoint still works.
         let got = p.ok(recv_request(3000), "RECV after aborts").await;
         assert_eq!(got.len(), 3000);
+    })
+    .await;
+}
+
+/// A service the guest does not offer: the kernel itself aborts with RX_INVALID_OPERATION.
+/// Asked from a fresh endpoint (no connection to the guest yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_service_is_refused_by_the_kernel() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    within(60, "unknown service", async {
+        let ep = RxEndpoint::bind(loopback()).await.unwrap();
+        call_abort(
+            &ep,
+            guest.rxperf(),
+            ServiceId(4321),
+            recv_request(10),
+            AbortCode::RX_INVALID_OPERATION.0,
+            "service 4321 on a new endpoint",
+        )
+        .await;
+    })
+    .await;
+}
+
+/// A call to another service of the same peer must not ride on the connection of the first
+/// service: a connection's service ID is fixed (the kernel routes every call of a connection
+/// to the service it was created for). After a krxperf call (service 147), a call to
+/// service 4321 on the same endpoint must still be refused with RX_INVALID_OPERATION, not
+/// answered by krxperf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_per_service() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    within(60, "second service on one endpoint", async {
+        let p = Perf::new(guest).await;
+        let got = p.ok(recv_request(10), "RECV 10").await;
+        assert_eq!(got.len(), 10);
+        call_abort(
+            &p.ep,
+            p.addr,
+            ServiceId(4321),
+            recv_request(10),
+            AbortCode::RX_INVALID_OPERATION.0,
+            "service 4321 after a service-147 call on the same endpoint",
+        )
+        .await;
+    })
+    .await;
+}
+
+// --- the guest's kafs cache manager (RXAFSCB, service 1) -----------------------------------
+
+const RXAFSCB_PROBE: u32 = 206;
+const RXAFSCB_TELLMEABOUTYOURSELF: u32 = 65538;
+const AFS_MAX_INTERFACE_ADDR: usize = 32;
+
+/// An `afsUUID` as XDR carries it (src/fsint/common.xg): time_low, time_mid,
+/// time_hi_and_version, clock_seq_hi_and_reserved, clock_seq_low, node[6], every member
+/// widened to 4 bytes; formatted as `cmdebug` prints it.
+fn decode_afs_uuid(r: &mut XdrReader<'_>) -> String {
+    let time_low = r.u32();
+    let time_mid = r.u32();
+    let time_hi = r.u32();
+    let seq_hi = r.u32();
+    let seq_low = r.u32();
+    let node: Vec<u32> = (0..6).map(|_| r.u32()).collect();
+    format!(
+        "{time_low:08x}-{time_mid:04x}-{time_hi:04x}-{:02x}-{:02x}-{}",
+        seq_hi & 0xff,
+        seq_low & 0xff,
+        node.iter()
+            .map(|b| format!("{:02x}", b & 0xff))
+            .collect::<String>()
+    )
+}
+
+/// Our client against the Linux kernel's own AFS cache-manager service (kafs, in-kernel
+/// rxgen code): RXAFSCB_Probe, RXAFSCB_TellMeAboutYourself (its UUID checked against
+/// OpenAFS's `cmdebug -addrs`), and an opcode kafs does not implement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafs_cache_manager_calls() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    let Some(cm) = guest.cache_manager() else {
+        if rxrpc_testkit::peers_required() {
+            panic!("the guest's kafs cache manager port (RXRPC_LINUX_CM_PORT) is not set");
+        }
+        eprintln!("SKIPPED: no kafs cache manager port (RXRPC_LINUX_CM_PORT)");
+        return;
+    };
+    within(120, "kafs cache manager", async {
+        let ep = RxEndpoint::bind(loopback()).await.unwrap();
+        let svc = ServiceId(1);
+        let reply = call_ok(
+            &ep,
+            cm,
+            svc,
+            Xdr::call(RXAFSCB_PROBE).bytes(),
+            "RXAFSCB_Probe",
+        )
+        .await;
+        assert!(reply.is_empty(), "Probe has no OUT args: {reply:02x?}");
+
+        let reply = call_ok(
+            &ep,
+            cm,
+            svc,
+            Xdr::call(RXAFSCB_TELLMEABOUTYOURSELF).bytes(),
+            "RXAFSCB_TellMeAboutYourself",
+        )
+        .await;
+        let mut r = XdrReader::new(&reply, "TellMeAboutYourself");
+        let n_if = r.i32();
+        assert!(
+            (0..=AFS_MAX_INTERFACE_ADDR as i32).contains(&n_if),
+            "{n_if}"
+        );
+        let uuid = decode_afs_uuid(&mut r);
+        for _ in 0..3 * AFS_MAX_INTERFACE_ADDR {
+            r.u32(); // addr_in, subnetmask, mtu
+        }
+        let caps = r.u32_array(1024);
+        r.end();
+
+        let port = cm.port().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            OpenAfsTool::Cmdebug.run(
+                ["127.0.0.1", "-port", &port, "-addrs"],
+                std::time::Duration::from_secs(60),
+            )
+        })
+        .await
+        .unwrap()
+        .expect("cmdebug");
+        out.assert_success();
+        assert!(
+            out.stdout.contains(&format!("UUID: {uuid}")),
+            "our decode of TellMeAboutYourself says UUID {uuid} (caps {caps:x?}): {out}"
+        );
+
+        call_abort(
+            &ep,
+            cm,
+            svc,
+            Xdr::call(99_999).bytes(),
+            AbortCode::RXGEN_OPCODE.0,
+            "RXAFSCB opcode 99999",
+        )
+        .await;
     })
     .await;
 }
@@ -330,45 +553,26 @@ struct BootEcho {
     server_log: Option<std::path::PathBuf>,
 }
 
-/// Look a variable up in the process environment, then in the peers' env file (as the
-/// testkit does).
-fn peers_var(name: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(name)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let file = std::env::var("RXRPC_PEERS_ENV").unwrap_or_else(|_| "/tmp/rxrpc-peers.env".into());
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .find_map(|l| {
-            let l = l.trim().strip_prefix("export ").unwrap_or(l.trim());
-            let (k, v) = l.split_once('=')?;
-            (k == name).then(|| v.trim_matches(['\'', '"']).to_string())
-        })
-        .filter(|v| !v.is_empty())
-}
-
 fn boot_echo(guest: &LinuxGuest) -> Result<BootEcho, String> {
     let console = guest
         .console_log()
         .ok_or("the guest's run directory (RXRPC_LINUX_RUN_DIR) is not known")?;
-    let port = peers_var("RXRPC_ECHO_PORT")
+    let port = peer_var("RXRPC_ECHO_PORT")
         .ok_or("RXRPC_ECHO_PORT is not set: the guest was booted without the krxcall echo call")?
         .parse()
         .map_err(|e| format!("RXRPC_ECHO_PORT: {e}"))?;
-    let service = peers_var("RXRPC_ECHO_SERVICE")
+    let service = peer_var("RXRPC_ECHO_SERVICE")
         .ok_or("RXRPC_ECHO_SERVICE is not set")?
         .parse()
         .map_err(|e| format!("RXRPC_ECHO_SERVICE: {e}"))?;
     let request_hex =
-        peers_var("RXRPC_ECHO_CALL_REQUEST").ok_or("RXRPC_ECHO_CALL_REQUEST is not set")?;
+        peer_var("RXRPC_ECHO_CALL_REQUEST").ok_or("RXRPC_ECHO_CALL_REQUEST is not set")?;
     Ok(BootEcho {
         console,
         port,
         service,
         request_hex,
-        server_log: peers_var("RXRPC_ECHO_LOG").map(Into::into),
+        server_log: peer_var("RXRPC_ECHO_LOG").map(Into::into),
     })
 }
 

@@ -24,7 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use common::{Xdr, XdrReader, call_abort, call_ok, loopback, within};
 use rxrpc::{AbortCode, RxEndpoint, ServiceId};
-use rxrpc_testkit::{OpenAfsCell, OpenAfsTool, PTSERVER_SERVICE, ToolOutput, VLSERVER_SERVICE};
+use rxrpc_testkit::{
+    OpenAfsCell, OpenAfsTool, PTSERVER_SERVICE, ToolOutput, VLSERVER_SERVICE, run_tool,
+};
 
 const VL: ServiceId = ServiceId(VLSERVER_SERVICE);
 const PR: ServiceId = ServiceId(PTSERVER_SERVICE);
@@ -701,6 +703,40 @@ async fn pr_lists_match_pts() {
     .await;
 }
 
+/// Multi-packet calls both ways with OpenAFS: PR_NameToID with 1000 names (a 256 KB
+/// request) and PR_IDToName with 2000 ids (a 512 KB reply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_large_requests_and_replies() {
+    let Some(cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(180, "large PR calls", async {
+        let ep = client().await;
+        let pt = cell.ptserver();
+        let mut names: Vec<String> = (0..1000).map(|i| format!("nobody-{i}")).collect();
+        names[0] = "admin".into();
+        names[999] = "system:anyuser".into();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let ids = name_to_id(&ep, pt, &refs).await;
+        assert_eq!(ids.len(), 1000);
+        assert_eq!(ids[999], -101);
+        assert!(ids[1..999].iter().all(|&id| id == ANONYMOUSID), "{ids:?}");
+        let admin = ids[0];
+
+        let mut ids: Vec<i32> = (0..2000).map(|i| 100_000 + i).collect();
+        ids[0] = admin;
+        ids[1999] = SYSADMINID;
+        let names = id_to_name(&ep, pt, &ids).await;
+        assert_eq!(names[0], "admin");
+        assert_eq!(names[1999], "system:administrators");
+        // Unknown ids come back as their number.
+        for (id, name) in ids.iter().zip(&names).skip(1).take(1998) {
+            assert_eq!(*name, id.to_string());
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pr_unknown_opcode_aborts() {
     let Some(cell) = OpenAfsCell::get() else {
@@ -759,6 +795,99 @@ async fn pr_concurrent_calls() {
     .await;
 }
 
+// --- ubik VOTE (service 50) on the ptserver's port ----------------------------------------
+
+/// The fields of a `ubik_debug` reply the tests compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UbikDebug {
+    local_version: (u32, u32),
+    am_sync_site: u32,
+    sync_site_until: u32,
+    n_servers: u32,
+    recovery_state: u32,
+    addrs: Vec<u32>,
+    is_clone: u32,
+}
+
+/// VOTE_XDebug (10006) to `addr`, decoded (`ubik_debug` then `isClone`).
+async fn vote_xdebug(ep: &RxEndpoint, addr: SocketAddr) -> UbikDebug {
+    let reply = call_ok(
+        ep,
+        addr,
+        VOTE_SERVICE,
+        Xdr::call(VOTE_XDEBUG).bytes(),
+        "VOTE_XDebug",
+    )
+    .await;
+    assert_eq!(reply.len(), 4 * (28 + UBIK_MAX_INTERFACE_ADDR + 1));
+    let mut r = XdrReader::new(&reply, "VOTE_XDebug");
+    let w: Vec<u32> = (0..28).map(|_| r.u32()).collect();
+    let all: Vec<u32> = (0..UBIK_MAX_INTERFACE_ADDR).map(|_| r.u32()).collect();
+    let addrs = all.into_iter().take_while(|&a| a != 0).collect();
+    let is_clone = r.u32();
+    r.end();
+    UbikDebug {
+        local_version: (w[18], w[19]),
+        am_sync_site: w[13],
+        sync_site_until: w[14],
+        n_servers: w[15],
+        recovery_state: w[24],
+        addrs,
+        is_clone,
+    }
+}
+
+/// Our VOTE_XDebug to the real ptserver, decoded, against what `udebug` prints for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vote_xdebug_to_ptserver_matches_udebug() {
+    let Some(cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(60, "VOTE_XDebug to ptserver", async {
+        let ep = client().await;
+        let d = vote_xdebug(&ep, cell.ptserver()).await;
+        assert_eq!(d.am_sync_site, 1, "{d:?}");
+        assert_eq!(d.n_servers, 1, "{d:?}");
+        assert_eq!(d.is_clone, 0, "{d:?}");
+        assert_eq!(d.addrs.first(), Some(&0x7f00_0001), "{d:?}");
+        let port = cell.ptserver().port().to_string();
+        let out = tool(cell, OpenAfsTool::Udebug, &["127.0.0.1", &port]).await;
+        let s = &out.stdout;
+        let (e, c) = d.local_version;
+        assert!(
+            s.contains(&format!("Local db version is {e}.{c}")),
+            "{d:?} {out}"
+        );
+        assert!(s.contains("Host's addresses are: 127.0.0.1"), "{out}");
+        if d.sync_site_until == 0x7fff_ffff {
+            assert!(s.contains("I am sync site forever (1 server)"), "{out}");
+        }
+        assert!(
+            s.contains(&format!("Recovery state {:x}", d.recovery_state)),
+            "{d:?} {out}"
+        );
+    })
+    .await;
+}
+
+/// One endpoint, two services of the same server: a PR call (service 73) and then a VOTE
+/// call (service 50) to the ptserver's port. Each call must reach its own service, as udebug
+/// and pts would (they use separate connections per service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_then_vote_on_one_endpoint() {
+    let Some(cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(60, "PR then VOTE on one endpoint", async {
+        let ep = client().await;
+        let ids = name_to_id(&ep, cell.ptserver(), &["system:anyuser"]).await;
+        assert_eq!(ids, [-101]);
+        let d = vote_xdebug(&ep, cell.ptserver()).await;
+        assert_eq!(d.am_sync_site, 1, "{d:?}");
+    })
+    .await;
+}
+
 // --- OpenAFS programs against our server ---------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -796,6 +925,81 @@ async fn rxdebug_version_against_our_endpoint() {
         .unwrap();
         out.assert_success();
         assert!(out.stdout.contains("AFS version: rxrpc-rs"), "{out}");
+    })
+    .await;
+}
+
+/// `rxdebug` (DEBUG packets: GETSTATS, GETCONN, GETPEER, RXSTATS) against our server after
+/// it served two calls from a client endpoint of ours: the counters, the connection and the
+/// peer must be what we know they are (addresses and ports in the right byte order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rxdebug_stats_conns_peers_of_our_server() {
+    let Some(_cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(120, "rxdebug against our server", async {
+        const ECHO: ServiceId = ServiceId(4242);
+        let server = RxEndpoint::bind(loopback()).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok(c) = listener.accept().await {
+                let c = c.into_call();
+                tokio::spawn(async move {
+                    let req = c.recv_to_end(1 << 20).await?;
+                    c.send_last(req).await?;
+                    c.completion().await;
+                    Ok::<_, rxrpc::Error>(())
+                });
+            }
+        });
+        let client = client().await;
+        for msg in [&b"first"[..], &[7u8; 5000][..]] {
+            let got = call_ok(
+                &client,
+                server.local_addr(),
+                ECHO,
+                Bytes::copy_from_slice(msg),
+                "echo",
+            )
+            .await;
+            assert_eq!(&got[..], msg);
+        }
+        // Both calls are complete on the server once the client's final ACKs arrived.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let port = server.local_addr().port().to_string();
+        let client_port = client.local_addr().port();
+        let out = tokio::task::spawn_blocking(move || {
+            let a = OpenAfsTool::Rxdebug.run(["127.0.0.1", &port], TOOL_TIMEOUT);
+            let b = OpenAfsTool::Rxdebug.run(
+                ["127.0.0.1", &port, "-noconns", "-peers", "-rxstats"],
+                TOOL_TIMEOUT,
+            );
+            (a, b)
+        })
+        .await
+        .unwrap();
+        let conns = out.0.unwrap();
+        conns.assert_success();
+        let s = &conns.stdout;
+        assert!(s.contains("calls: 2,"), "GETSTATS calls executed: {conns}");
+        assert!(
+            s.contains(&format!(
+                "Connection from host 127.0.0.1, port {client_port}"
+            )),
+            "GETCONN: {conns}"
+        );
+        assert!(s.contains("Done."), "{conns}");
+        let peers = out.1.unwrap();
+        peers.assert_success();
+        let s = &peers.stdout;
+        assert!(
+            s.contains(&format!("Peer at host 127.0.0.1, port {client_port}")),
+            "GETPEER: {peers}"
+        );
+        assert!(!s.contains("Connection from"), "-noconns: {peers}");
+        // RXSTATS: rxdebug complains if the reply's size differs from its struct.
+        assert!(!s.to_lowercase().contains("mismatch"), "{peers}");
+        assert!(s.contains("packets read:"), "RXSTATS: {peers}");
     })
     .await;
 }
@@ -993,6 +1197,187 @@ async fn udebug_against_our_vote_server() {
             ],
             "{out}"
         );
+    })
+    .await;
+}
+
+// --- BOZO_GetLog (bosserver, service 1 on the fixed port 7007) for `bos getlog` -------------
+
+/// `AFSCONF_NANNYPORT`: bos has no option for another port.
+const BOS_PORT: u16 = 7007;
+const BOZO_SERVICE: ServiceId = ServiceId(1);
+const BOZO_GETLOG: u32 = 112;
+
+/// The bos tests share the fixed port: one at a time.
+static BOS_PORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Bind our fake bosserver on 127.0.0.1:7007 (retrying briefly while a previous test's
+/// endpoint closes); `None` (skip) if the port stays taken, a panic under CI.
+async fn bind_bos_port() -> Option<RxEndpoint> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], BOS_PORT));
+    let mut last = None;
+    for _ in 0..50 {
+        match RxEndpoint::bind(addr).await {
+            Ok(ep) => return Some(ep),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = last.unwrap();
+    if rxrpc_testkit::peers_required() {
+        panic!("cannot bind {addr} for the fake bosserver: {e}");
+    }
+    eprintln!("SKIPPED: cannot bind {addr} for the fake bosserver: {e}");
+    None
+}
+
+/// The log our fake bosserver streams: ~1 MB of numbered lines.
+fn fake_log() -> String {
+    (0..16_000)
+        .map(|i| {
+            format!(
+                "line {i:06}: the quick brown fox jumps over the lazy dog {:08x}\n",
+                i * 2_654_435_761u64 as u32 as u64
+            )
+        })
+        .collect()
+}
+
+/// `bos getlog -server 127.0.0.1 -file NAME -noauth` against our server on 127.0.0.1:7007:
+/// OpenAFS's client reads the (split) BOZO_GetLog reply byte by byte until a NUL, so this is a
+/// 1 MB transfer from our server to OpenAFS's rx, flow-controlled by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bos_getlog_streams_1mb_from_our_server() {
+    let Some(_cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(180, "bos getlog", async {
+        let _port = BOS_PORT_LOCK.lock().await;
+        let Some(ep) = bind_bos_port().await else {
+            return;
+        };
+        let listener = ep.listen(&[BOZO_SERVICE], 4).await.unwrap();
+        let log = fake_log();
+        let served = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let call = listener.accept().await.unwrap().into_call();
+                let req = call.recv_to_end(4096).await.unwrap();
+                let mut r = XdrReader::new(&req, "BOZO_GetLog");
+                assert_eq!(r.u32(), BOZO_GETLOG);
+                let name = String::from_utf8(r.string(256)).unwrap();
+                r.end();
+                // Stream it in pieces, then the NUL that ends it.
+                for chunk in log.as_bytes().chunks(50_000) {
+                    call.send_all(chunk).await.unwrap();
+                }
+                call.send_last(Bytes::from_static(&[0])).await.unwrap();
+                (name, call.completion().await)
+            })
+        };
+        let out = tokio::task::spawn_blocking(|| {
+            run_tool(
+                "/usr/bin/bos",
+                [
+                    "getlog",
+                    "-server",
+                    "127.0.0.1",
+                    "-file",
+                    "RxrsLog",
+                    "-noauth",
+                ],
+                TOOL_TIMEOUT,
+            )
+        })
+        .await
+        .unwrap()
+        .expect("bos");
+        let (name, completion) = served.await.unwrap();
+        assert_eq!(name, "RxrsLog");
+        out.assert_success();
+        let want = format!("Fetching log file 'RxrsLog'...\n{log}");
+        assert!(
+            out.stdout == want,
+            "bos printed {} bytes, expected {} (first difference at byte {:?})",
+            out.stdout.len(),
+            want.len(),
+            out.stdout
+                .bytes()
+                .zip(want.bytes())
+                .position(|(a, b)| a != b)
+        );
+        assert!(completion.is_success(), "server side: {completion}");
+    })
+    .await;
+}
+
+const BOZO_INSTALL: u32 = 105;
+
+/// `bos install -server 127.0.0.1 -file F -dir /rxrs -noauth` to our server: OpenAFS's client
+/// streams a 2 MB file (256-byte rx_Writes after the BOZO_Install arguments) into our
+/// service call; the bytes must arrive intact and bos must report success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bos_install_uploads_2mb_to_our_server() {
+    let Some(_cell) = OpenAfsCell::get() else {
+        return;
+    };
+    within(180, "bos install", async {
+        let _port = BOS_PORT_LOCK.lock().await;
+        let Some(ep) = bind_bos_port().await else {
+            return;
+        };
+        let listener = ep.listen(&[BOZO_SERVICE], 4).await.unwrap();
+        let content: Vec<u8> = (0..2 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let file = std::env::temp_dir().join(format!("rxrs-bos-install-{}", std::process::id()));
+        std::fs::write(&file, &content).unwrap();
+        let served = tokio::spawn(async move {
+            let call = listener.accept().await.unwrap().into_call();
+            let req = call.recv_to_end(8 << 20).await.unwrap();
+            // Reply: BOZO_Install has no OUT arguments; the result is the call's success.
+            call.finish().await.unwrap();
+            (req, call.completion().await)
+        });
+        let path = file.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            run_tool(
+                "/usr/bin/bos",
+                [
+                    OsStr::new("install"),
+                    OsStr::new("-server"),
+                    OsStr::new("127.0.0.1"),
+                    OsStr::new("-file"),
+                    path.as_os_str(),
+                    OsStr::new("-dir"),
+                    OsStr::new("/rxrs"),
+                    OsStr::new("-noauth"),
+                ],
+                TOOL_TIMEOUT,
+            )
+        })
+        .await
+        .unwrap()
+        .expect("bos");
+        let _ = std::fs::remove_file(&file);
+        let (req, completion) = served.await.unwrap();
+        let mut r = XdrReader::new(&req, "BOZO_Install");
+        assert_eq!(r.u32(), BOZO_INSTALL);
+        let dest = String::from_utf8(r.string(256)).unwrap();
+        let size = r.u32() as usize;
+        let _mode = r.u32();
+        let _mtime = r.u32();
+        let base = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(dest, format!("/rxrs/{base}"));
+        assert_eq!(size, content.len());
+        assert_eq!(r.remaining(), size, "file bytes after the arguments");
+        let body = &req[req.len() - size..];
+        if let Some(i) = (0..size).find(|&i| body[i] != content[i]) {
+            panic!("uploaded byte {i} differs");
+        }
+        out.assert_success();
+        assert!(out.stdout.contains("bos: installed file"), "{out}");
+        assert!(completion.is_success(), "server side: {completion}");
     })
     .await;
 }

@@ -215,6 +215,11 @@ fn capture_sees_probe_and_reply() {
     let mut cap = Capture::start(&[server.port()]).expect("tcpdump on lo");
     let reply = rx_version_probe(server).unwrap();
     let datagrams = cap.stop().unwrap();
+    // Not `is_complete()`: the filter is the server's well-known port, which other tests (and
+    // other processes) may be using right now; only a capture filtered on a port of one's own
+    // can promise to hold everything.
+    let stats = cap.stats().expect("tcpdump printed its counters");
+    assert!(stats.captured >= 2, "{stats:?}");
     let sent: Vec<_> = datagrams.iter().filter(|d| d.dst == server).collect();
     let recv: Vec<_> = datagrams.iter().filter(|d| d.src == server).collect();
     assert!(

@@ -72,7 +72,10 @@ pub(crate) struct Rx {
     pub(crate) highest: Seq,
     /// Serial of the most recent DATA.
     pub(crate) last_serial: Serial,
-    window: u32,
+    pub(crate) window: u32,
+    /// The receive window in our last ACK: a window update is only worth a packet when the
+    /// peer was told of a small window.
+    pub(crate) advertised_rwind: u32,
     /// Packets received since the last ACK we sent.
     pub(crate) unacked: u32,
     /// Packets consumed since the last ACK we sent.
@@ -107,6 +110,7 @@ impl Rx {
             highest: Seq(0),
             last_serial: Serial(0),
             window: config.rx_window.clamp(1, MAX_ACKS as u32),
+            advertised_rwind: config.rx_window.clamp(1, MAX_ACKS as u32),
             unacked: 0,
             consumed_since_ack: 0,
             pending: None,
@@ -273,6 +277,7 @@ impl Rx {
 
     /// Note that an ACK was sent.
     pub(crate) fn ack_sent(&mut self) {
+        self.advertised_rwind = self.rwind();
         self.unacked = 0;
         self.consumed_since_ack = 0;
         self.pending = None;

@@ -196,11 +196,10 @@ impl Tx {
                 accepted += n;
                 continue;
             }
-            // All offered data taken.
+            // All offered data taken. Ending the phase always succeeds (the final packet may
+            // exceed the queue limit by one), so "all accepted with more == false" means
+            // "finished" and callers need no second call.
             if !more {
-                if self.space() == 0 {
-                    break;
-                }
                 self.push_packet(true);
                 self.finished = true;
             } else if self.partial.len() == self.max_payload && self.space() > 0 {
@@ -299,6 +298,12 @@ impl Tx {
             sent += 1;
         }
         sent
+    }
+
+    /// Data is waiting but the peer's receive window holds all of it back, with nothing in
+    /// flight that would bring a fresh window in an ACK.
+    pub(crate) fn window_blocked(&self) -> bool {
+        self.transmitted.before(self.top) && !self.outstanding()
     }
 
     /// Whether anything is outstanding (sent and not hard-ACKed).

@@ -252,7 +252,9 @@ impl Endpoint {
             // window noticeably: an IDLE ACK now.
             if call.rx.unacked >= 2
                 || call.rx.consumed_since_ack > 8
-                || (call.rx.consumed_since_ack > 0 && !call.rx.has_data())
+                || (call.rx.consumed_since_ack > 0
+                    && !call.rx.has_data()
+                    && call.rx.advertised_rwind < call.rx.window / 2)
             {
                 self.send_call_ack(now, key, AckReason::IDLE, Serial(0));
             }
@@ -265,15 +267,15 @@ impl Endpoint {
             let srtt = call.tx.rtt.srtt;
             call.timers.delayed_ack = Some(now + crate::call::Rx::ack_delay(srtt, config));
         }
-        if call.tx.outstanding() && !call.is_complete() {
+        // The retransmission timer runs while data is in flight, and doubles as the persist
+        // timer while the peer's window holds back data we have (its window update may have
+        // been lost): then it sends a PING to learn the window.
+        if (call.tx.outstanding() || call.tx.window_blocked()) && !call.is_complete() {
             if call.timers.rto.is_none() {
                 call.timers.rto = Some(now + call.tx.rto(config));
             }
         } else {
             call.timers.rto = None;
-        }
-        if call.may_send() && !call.tx.finished && call.tx.space() > 0 && call.holders.user_id {
-            // Writability is reported by the caller of process_call when it changed.
         }
         self.schedule_call(key);
     }
@@ -456,6 +458,10 @@ impl Endpoint {
             call.timers.rto = None;
             if call.tx.outstanding() {
                 call.tx.on_rto();
+                self.poke(key);
+            } else if call.tx.window_blocked() {
+                call.tx.backoff = (call.tx.backoff + 1).min(6);
+                self.send_call_ping(now, key);
                 self.poke(key);
             }
         }

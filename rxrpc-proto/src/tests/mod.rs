@@ -149,6 +149,7 @@ impl Net {
                 return;
             }
             if !self.step(limit) && self.now >= limit {
+                self.dump(self.seen.len().saturating_sub(30));
                 panic!("condition not reached within {max:?} (now {:?})", self.now);
             }
         }
@@ -166,12 +167,25 @@ impl Net {
     }
 
     /// Print the packets seen since index `from` (debugging aid for failing tests).
-    #[allow(dead_code)]
     pub(crate) fn dump(&self, from: usize) {
         for s in &self.seen[from..] {
             let h = &s.header;
+            let extra = match crate::wire::Packet::parse(&s.bytes).map(|p| p.body) {
+                Ok(crate::wire::Body::Ack(a)) => format!(
+                    " {:?} first={} prev={} ser={} nacks={} acks={:?} rwind={:?}",
+                    a.reason,
+                    a.first_packet.0,
+                    a.previous_packet.0,
+                    a.serial.0,
+                    a.acks.len(),
+                    a.acks.iter().take(12).collect::<Vec<_>>(),
+                    a.trailer.map(|t| t.rwind)
+                ),
+                Ok(crate::wire::Body::Abort(a)) => format!(" code={}", a.code),
+                _ => String::new(),
+            };
             eprintln!(
-                "{} > {} {:?} call={} ch={} seq={} serial={} flags={}",
+                "{} > {} {:?} call={} ch={} seq={} serial={} flags={}{extra}",
                 s.from.port(),
                 s.to.port(),
                 h.packet_type,
