@@ -275,6 +275,20 @@ impl Rx {
         }
     }
 
+    /// Note that DATA went the other way: it implicitly acknowledges what we received, so
+    /// counters and a pending DELAY/IDLE ACK are cleared, but a PING_RESPONSE or REQUESTED ACK
+    /// still has to be sent.
+    pub(crate) fn data_sent(&mut self) {
+        self.unacked = 0;
+        self.consumed_since_ack = 0;
+        if self
+            .pending
+            .is_some_and(|p| matches!(p.reason, AckReason::DELAY | AckReason::IDLE))
+        {
+            self.pending = None;
+        }
+    }
+
     /// Note that an ACK was sent.
     pub(crate) fn ack_sent(&mut self) {
         self.advertised_rwind = self.rwind();

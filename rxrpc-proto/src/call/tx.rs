@@ -62,6 +62,10 @@ pub(crate) struct AckOutcome {
     pub(crate) progress: bool,
     /// Room opened for more data from the application.
     pub(crate) writable: bool,
+    /// Every packet including the last one is at least soft-ACKed. OpenAFS clients end a
+    /// reply like this (they hard-ACK only what the application consumed); for a service call
+    /// it is as good as a hard ACK, as in OpenAFS's own server.
+    pub(crate) all_soft_acked: bool,
 }
 
 /// RFC 6298 round-trip estimator.
@@ -311,16 +315,23 @@ impl Tx {
         self.transmitted.after(self.bottom)
     }
 
-    /// The peer hard-ACKed everything (the reply started, or ACKALL): drop the queue.
+    /// The peer hard-ACKed everything transmitted so far (the reply started, or ACKALL): drop
+    /// those packets. Packets not yet transmitted stay queued.
     pub(crate) fn ack_all(&mut self) -> AckOutcome {
-        let progress = self.bottom != self.transmitted || !self.queue.is_empty();
-        self.bottom = self.top;
-        self.transmitted = self.top;
-        self.queue.clear();
+        let progress = self.bottom != self.transmitted;
+        while self.bottom.before(self.transmitted) {
+            match self.queue.pop_front() {
+                Some(b) => self.bottom = b.seq,
+                None => break,
+            }
+        }
+        self.bottom = self.transmitted;
+        let all_acked = self.finished && self.bottom == self.top;
         AckOutcome {
-            all_acked: self.finished,
+            all_acked,
             progress,
             writable: true,
+            all_soft_acked: all_acked,
         }
     }
 
@@ -417,6 +428,10 @@ impl Tx {
         }
         self.on_congestion_ack(newly_acked, loss);
         out.all_acked = self.finished && self.queue.is_empty() && self.bottom == self.top;
+        out.all_soft_acked = self.finished
+            && self.last_sent
+            && self.transmitted == self.top
+            && self.queue.iter().all(|b| b.acked);
         let _ = config;
         Ok(out)
     }
@@ -575,6 +590,26 @@ mod tests {
         );
         let out = tx.on_ack(later, &ack(5, vec![], 32), &c).unwrap();
         assert!(out.all_acked);
+    }
+
+    #[test]
+    fn ackall_keeps_packets_not_yet_transmitted() {
+        let mut tx = Tx::new(&cfg());
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 10]), false);
+        let mut serial = 0;
+        let n = tx.transmit(
+            Instant::ZERO,
+            |_, _| {
+                serial += 1;
+                Serial(serial)
+            },
+            |_, _, _| false,
+        );
+        assert_eq!(n, 4, "initial congestion window");
+        let out = tx.ack_all();
+        assert!(!out.all_acked);
+        assert_eq!(tx.bottom, Seq(4));
+        assert_eq!(tx.queue.len(), 6, "nothing untransmitted is dropped");
     }
 
     #[test]

@@ -592,7 +592,9 @@ impl Endpoint {
                     if out.progress {
                         call.timers.rto = None;
                     }
-                    if out.all_acked && call.tx.last_sent {
+                    let done = out.all_acked
+                        || (out.all_soft_acked && call.state == CallState::ServerAwaitAck);
+                    if done && call.tx.last_sent {
                         call.timers.rto = None;
                         if call.on_all_tx_acked() {
                             self.complete_call(now, key, Completion::Succeeded);

@@ -232,8 +232,9 @@ impl Endpoint {
                     call.on_last_packet_sent();
                 }
                 call.start_timers(now);
-                // DATA in the reverse direction acknowledges what we received.
-                call.rx.ack_sent();
+                // DATA in the reverse direction acknowledges what we received, but it does not
+                // answer a PING or an explicit ACK request: those stay pending.
+                call.rx.data_sent();
                 call.timers.delayed_ack = None;
             }
             let _ = sent_any;
@@ -316,7 +317,7 @@ impl Endpoint {
     }
 
     /// Send a PING ACK on a call (RTT probe / keepalive).
-    pub(super) fn send_call_ping(&mut self, now: Instant, key: Key) {
+    pub(crate) fn send_call_ping(&mut self, now: Instant, key: Key) {
         let Some(call) = self.calls.get_mut(key) else {
             return;
         };

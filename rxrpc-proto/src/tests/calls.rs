@@ -508,3 +508,95 @@ fn calls_to_different_services_use_different_connections() {
     services.sort();
     assert_eq!(services, vec![100, 101]);
 }
+
+#[test]
+fn a_ping_arriving_while_sending_still_gets_its_response() {
+    use crate::wire::{Ack, AckReason, Body};
+    let (mut net, cs, ss) = pair(17, 1);
+    let now = net.now;
+    let p = params(&net);
+    net.ep(0).begin_call(now, cs, 1, p).unwrap();
+    net.ep(0)
+        .send(now, cs, 1, Bytes::from(vec![1u8; 50_000]), false)
+        .unwrap();
+    net.run_until(Duration::from_secs(2), |n| n.ep(1).call_readable(ss, 1000));
+    // The server pings the client while the client is still sending DATA.
+    let key = net.ep(1).lookup(ss, 1000).unwrap();
+    let now = net.now;
+    net.ep(1).send_call_ping(now, key);
+    let ping_serial = net.ep(1).calls.get(key).unwrap().ping_probe.unwrap().0;
+    net.run_for(Duration::from_millis(10));
+    let client = net.addr(0);
+    let answered = net.seen.iter().any(|s| {
+        s.from == client
+            && matches!(Packet::parse(&s.bytes).map(|p| p.body),
+                Ok(Body::Ack(Ack { reason: AckReason::PING_RESPONSE, serial, .. })) if serial.0 == ping_serial)
+    });
+    assert!(answered, "PING_RESPONSE sent although DATA was going out");
+}
+
+#[test]
+fn a_reply_soft_acked_in_full_completes_the_service_call() {
+    use crate::wire::{Ack, AckReason, AckTrailer, CallNumber, Cid, Flags, Header, Seq, Serial};
+    // Drive the server with a scripted client that, like OpenAFS, soft-ACKs the whole reply
+    // and never hard-ACKs it.
+    let (mut net, _cs, ss) = pair(18, 1);
+    let client: std::net::SocketAddr = ([127, 0, 0, 1], 7100).into();
+    let server = net.addr(1);
+    let base = Header {
+        epoch: crate::wire::Epoch(0x8000_1234),
+        cid: Cid(0x0000_1000),
+        call_number: CallNumber(1),
+        service_id: SVC,
+        ..Header::default()
+    };
+    let mut data = base;
+    data.packet_type = PacketType::DATA;
+    data.seq = Seq(1);
+    data.serial = Serial(1);
+    data.flags = Flags::CLIENT_INITIATED | Flags::LAST_PACKET;
+    let mut d = Vec::new();
+    data.emit(&mut d);
+    d.extend_from_slice(b"req");
+    let now = net.now;
+    net.ep(1).handle_datagram(now, client, Bytes::from(d));
+    let now = net.now;
+    let _ = net.ep(1).recv(now, ss, 1000, 100).unwrap();
+    net.ep(1)
+        .send(now, ss, 1000, Bytes::from(vec![0u8; 3 * 1412]), false)
+        .unwrap();
+    while net.ep(1).poll_transmit().is_some() {}
+    assert_eq!(
+        net.ep(1).call_state(ss, 1000),
+        Some(CallState::ServerAwaitAck)
+    );
+    let mut ack = base;
+    ack.packet_type = PacketType::ACK;
+    ack.serial = Serial(2);
+    ack.flags = Flags::CLIENT_INITIATED;
+    let body = Ack {
+        buffer_space: 0,
+        max_skew: 0,
+        first_packet: Seq(1),
+        previous_packet: Seq(3),
+        serial: Serial(0),
+        reason: AckReason::IDLE,
+        acks: vec![1, 1, 1],
+        trailer: Some(AckTrailer {
+            max_mtu: 1444,
+            if_mtu: 1444,
+            rwind: 32,
+            jumbo_max: 1,
+        }),
+    };
+    let mut a = Vec::new();
+    ack.emit(&mut a);
+    body.emit(&mut a);
+    let now = net.now;
+    net.ep(1).handle_datagram(now, client, Bytes::from(a));
+    assert_eq!(
+        net.ep(1).call_state(ss, 1000),
+        Some(CallState::Complete(Completion::Succeeded))
+    );
+    let _ = server;
+}
