@@ -135,6 +135,8 @@ pub(crate) struct Call {
     /// Serial and send time of outstanding PINGs, for RTT samples.
     pub(crate) ping_probe: Option<(u32, Instant)>,
     pub(crate) created_at: Instant,
+    /// Deadline of this call's entry in the endpoint's timer heap.
+    pub(crate) scheduled: Option<Instant>,
 }
 
 impl Call {
@@ -179,6 +181,7 @@ impl Call {
             last_ping_at: None,
             ping_probe: None,
             created_at: now,
+            scheduled: None,
         }
     }
 

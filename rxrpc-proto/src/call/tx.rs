@@ -137,6 +137,10 @@ pub(crate) struct Tx {
     /// Loss recovery ends when the hard-ACK point passes this.
     recovery_until: Option<Seq>,
     pub(crate) backoff: u32,
+    /// Soft-ACKed packets in the queue.
+    n_acked: u32,
+    /// Packets in the queue marked lost.
+    n_lost: u32,
     pub(crate) rtt: Rtt,
     pub(crate) max_payload: usize,
     queue_max: u32,
@@ -164,6 +168,8 @@ impl Tx {
             cwnd_acc: 0,
             recovery_until: None,
             backoff: 0,
+            n_acked: 0,
+            n_lost: 0,
             rtt: Rtt::new(),
             max_payload: JUMBO_DATALEN,
             queue_max: config.tx_queue_max.max(1),
@@ -230,12 +236,23 @@ impl Tx {
         });
     }
 
-    /// Packets in flight: sent, neither ACKed nor marked lost.
+    /// Packets in flight: sent, neither ACKed nor marked lost. Kept as counters so the hot
+    /// path never walks the queue (soft-ACKed and lost packets are disjoint and all sent).
     fn in_flight(&self) -> u32 {
-        self.queue
-            .iter()
-            .filter(|b| b.sent_at.is_some() && !b.acked && !b.lost)
-            .count() as u32
+        let sent = self.transmitted.distance(self.bottom).max(0) as u32;
+        sent.saturating_sub(self.n_acked + self.n_lost)
+    }
+
+    /// Drop the front packet (hard-ACKed), keeping the counters right.
+    fn pop_front(&mut self) -> Option<TxBuf> {
+        let b = self.queue.pop_front()?;
+        if b.acked {
+            self.n_acked -= 1;
+        }
+        if b.lost {
+            self.n_lost -= 1;
+        }
+        Some(b)
     }
 
     fn window(&self) -> u32 {
@@ -256,7 +273,7 @@ impl Tx {
         let mut sent = 0;
         // Retransmissions.
         for i in 0..self.queue.len() {
-            if in_flight >= window {
+            if in_flight >= window || self.n_lost == 0 {
                 break;
             }
             let Some(buf) = self.queue.get(i) else { break };
@@ -270,6 +287,7 @@ impl Tx {
                 b.sent_at = Some(now);
                 b.lost = false;
                 b.retransmits += 1;
+                self.n_lost -= 1;
             }
             self.retransmits += 1;
             self.packets_sent += 1;
@@ -320,7 +338,7 @@ impl Tx {
     pub(crate) fn ack_all(&mut self) -> AckOutcome {
         let progress = self.bottom != self.transmitted;
         while self.bottom.before(self.transmitted) {
-            match self.queue.pop_front() {
+            match self.pop_front() {
                 Some(b) => self.bottom = b.seq,
                 None => break,
             }
@@ -377,7 +395,7 @@ impl Tx {
         }
         let mut newly_acked = 0u32;
         while self.bottom.before(hard) {
-            let Some(b) = self.queue.pop_front() else {
+            let Some(b) = self.pop_front() else {
                 break;
             };
             if !b.acked {
@@ -399,13 +417,18 @@ impl Tx {
             if v == ACK_TYPE_ACK {
                 if !b.acked {
                     newly_acked += 1;
+                    self.n_acked += 1;
                 }
                 b.acked = true;
-                b.lost = false;
+                if b.lost {
+                    b.lost = false;
+                    self.n_lost -= 1;
+                }
                 highest_sacked = Some(b.seq);
-            } else {
+            } else if b.acked {
                 // The receiver may discard soft-ACKed data, so a NACK un-ACKs.
                 b.acked = false;
+                self.n_acked -= 1;
             }
         }
         // Loss: a NACKed packet below a soft-ACKed one that has had time to arrive.
@@ -422,6 +445,7 @@ impl Tx {
                 }
                 if !b.acked && !b.lost && b.sent_at.is_some_and(|t| now - t >= reo) {
                     b.lost = true;
+                    self.n_lost += 1;
                     loss = true;
                 }
             }
@@ -431,7 +455,7 @@ impl Tx {
         out.all_soft_acked = self.finished
             && self.last_sent
             && self.transmitted == self.top
-            && self.queue.iter().all(|b| b.acked);
+            && self.n_acked as usize == self.queue.len();
         let _ = config;
         Ok(out)
     }
@@ -468,8 +492,9 @@ impl Tx {
         let flight = self.in_flight();
         let mut any = false;
         for b in self.queue.iter_mut() {
-            if b.sent_at.is_some() && !b.acked {
+            if b.sent_at.is_some() && !b.acked && !b.lost {
                 b.lost = true;
+                self.n_lost += 1;
                 any = true;
             }
         }

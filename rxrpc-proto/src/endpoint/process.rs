@@ -366,8 +366,14 @@ impl Endpoint {
         let Some(call) = self.calls.get_mut(key) else {
             return;
         };
-        let next = call.timers.next();
-        if let Some(t) = next {
+        // Push only when the deadline moves earlier than the entry already in the heap: a
+        // later deadline is found when that entry fires (early wake-ups are harmless), so the
+        // heap does not grow with every ACK.
+        let Some(t) = call.timers.next() else {
+            return;
+        };
+        if call.scheduled.is_none_or(|s| t < s) {
+            call.scheduled = Some(t);
             self.timers.push(Reverse((t, TimerTarget::Call(key))));
         }
     }
@@ -401,7 +407,15 @@ impl Endpoint {
             }
             self.timers.pop();
             match target {
-                TimerTarget::Call(key) => self.on_call_timer(now, key),
+                TimerTarget::Call(key) => {
+                    if let Some(c) = self.calls.get_mut(key) {
+                        if c.scheduled == Some(t) {
+                            c.scheduled = None;
+                        }
+                    }
+                    self.on_call_timer(now, key);
+                    self.schedule_call(key);
+                }
                 TimerTarget::Conn(ck) => self.on_conn_timer(now, ck),
             }
         }
