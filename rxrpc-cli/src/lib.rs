@@ -24,5 +24,7 @@ pub mod json;
 pub mod net;
 pub mod ports;
 pub mod record;
+pub mod rxdebug;
+pub mod rxperf;
 pub mod text;
 pub mod timefmt;
