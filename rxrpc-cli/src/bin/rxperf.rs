@@ -100,7 +100,9 @@ async fn client(args: ClientArgs) -> ExitCode {
                 if r.op == rxrpc_cli::rxperf::proto::Op::Rpc {
                     let _ = writeln!(out, "{}", report::latency_line(&r));
                 }
-                if let Some(s) = &r.stats {
+                if let Some(snap) = &r.snapshot {
+                    let _ = write!(out, "{snap}");
+                } else if let Some(s) = &r.stats {
                     let _ = write!(out, "{}", report::stats_text(s));
                 }
             }

@@ -263,11 +263,12 @@ pub async fn run(opts: &ClientOptions, shutdown: &Shutdown) -> Result<ClientRepo
     if interrupted {
         return Err(ClientError::Interrupted);
     }
-    let stats = if opts.stats {
-        endpoint.snapshot().await.ok().map(|s| s.stats)
+    let snapshot = if opts.stats {
+        endpoint.snapshot().await.ok()
     } else {
         None
     };
+    let stats = snapshot.as_ref().map(|s| s.stats);
     Ok(ClientReport {
         op: opts.op,
         threads: opts.threads,
@@ -287,6 +288,7 @@ pub async fn run(opts: &ClientOptions, shutdown: &Shutdown) -> Result<ClientRepo
         latency,
         warnings: warnings.load(Ordering::Relaxed),
         stats,
+        snapshot,
     })
 }
 

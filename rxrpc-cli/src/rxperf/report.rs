@@ -54,6 +54,9 @@ pub struct ClientReport {
     pub warnings: u64,
     /// The endpoint's counters after the run (`-D`).
     pub stats: Option<EndpointStats>,
+    /// The endpoint's `/proc/net/rxrpc`-style tables after the run (`-D`): locals, calls,
+    /// conns, peers and counters.
+    pub snapshot: Option<rxrpc::Snapshot>,
 }
 
 impl ClientReport {
@@ -377,6 +380,7 @@ mod tests {
             latency: Histogram::new(),
             warnings: 0,
             stats: None,
+            snapshot: None,
         }
     }
 
