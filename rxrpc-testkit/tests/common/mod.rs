@@ -2,10 +2,10 @@
 //! `reference-openafs-rx.md` §3.3), one-shot client calls with our tokio runtime, and bounded
 //! waiting.
 //!
-//! Nothing here comes from OpenAFS: the encoders follow the `.xg` declarations read in the
-//! OpenAFS sources (`src/vlserver/vldbint.xg`, `src/ptserver/ptint.xg`, `src/ubik/ubik_int.xg`)
-//! and the XDR rules (every item 4-byte aligned, big-endian; `char` widened to 4 bytes, so a
-//! `char name[N]` struct member is N 4-byte words).
+//! The OpenAFS VL, PR and VOTE calls go through the stubs `rxrpc-afs` generates; the encoder
+//! here is for requests those cannot make (unknown opcodes, truncated arguments), for
+//! interfaces without generated stubs (RXAFSCB, BOZO) and for the capture tests. It follows the
+//! XDR rules: every item 4-byte aligned, big-endian.
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
@@ -44,11 +44,6 @@ impl Xdr {
         Xdr(Vec::new()).u32(opcode)
     }
 
-    /// An empty buffer (for reply bodies built by our own servers).
-    pub fn new() -> Xdr {
-        Xdr(Vec::new())
-    }
-
     /// `afs_uint32` / `u_int` / `enum`.
     pub fn u32(mut self, v: u32) -> Xdr {
         self.0.extend_from_slice(&v.to_be_bytes());
@@ -70,23 +65,9 @@ impl Xdr {
         self
     }
 
-    /// `char name[n]`: n widened chars (4 bytes each), NUL-filled.
-    pub fn chars(mut self, s: &str, n: usize) -> Xdr {
-        assert!(s.len() < n, "{s:?} does not fit char[{n}]");
-        for i in 0..n {
-            self = self.u32(u32::from(s.as_bytes().get(i).copied().unwrap_or(0)));
-        }
-        self
-    }
-
     /// The encoded bytes.
     pub fn bytes(self) -> Bytes {
         Bytes::from(self.0)
-    }
-
-    /// Length so far.
-    pub fn len(&self) -> usize {
-        self.0.len()
     }
 }
 
@@ -136,23 +117,6 @@ impl<'a> XdrReader<'a> {
         let s = self.take(len).to_vec();
         self.take((4 - len % 4) % 4);
         s
-    }
-
-    /// `char name[n]` (n widened chars) up to the first NUL. Each word must hold one byte.
-    pub fn chars(&mut self, n: usize) -> String {
-        let mut out = Vec::new();
-        let mut ended = false;
-        for _ in 0..n {
-            let w = self.u32();
-            // rxgen's xdr_char sign-extends on encode; only the low byte is the char.
-            let c = (w & 0xff) as u8;
-            if c == 0 {
-                ended = true;
-            } else if !ended {
-                out.push(c);
-            }
-        }
-        String::from_utf8(out).unwrap_or_else(|e| panic!("{}: name not UTF-8: {e}", self.what))
     }
 
     /// A counted array of `u32`s with at most `max` elements.
