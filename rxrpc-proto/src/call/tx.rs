@@ -247,10 +247,10 @@ impl Tx {
     fn pop_front(&mut self) -> Option<TxBuf> {
         let b = self.queue.pop_front()?;
         if b.acked {
-            self.n_acked -= 1;
+            self.n_acked = self.n_acked.saturating_sub(1);
         }
         if b.lost {
-            self.n_lost -= 1;
+            self.n_lost = self.n_lost.saturating_sub(1);
         }
         Some(b)
     }
@@ -287,7 +287,7 @@ impl Tx {
                 b.sent_at = Some(now);
                 b.lost = false;
                 b.retransmits += 1;
-                self.n_lost -= 1;
+                self.n_lost = self.n_lost.saturating_sub(1);
             }
             self.retransmits += 1;
             self.packets_sent += 1;
@@ -422,13 +422,13 @@ impl Tx {
                 b.acked = true;
                 if b.lost {
                     b.lost = false;
-                    self.n_lost -= 1;
+                    self.n_lost = self.n_lost.saturating_sub(1);
                 }
                 highest_sacked = Some(b.seq);
             } else if b.acked {
                 // The receiver may discard soft-ACKed data, so a NACK un-ACKs.
                 b.acked = false;
-                self.n_acked -= 1;
+                self.n_acked = self.n_acked.saturating_sub(1);
             }
         }
         // Loss: a NACKed packet below a soft-ACKed one that has had time to arrive.
