@@ -624,9 +624,9 @@ fn random_packets_on_live_calls_never_panic() {
             };
             let mut d = base.bytes.clone();
             // Keep epoch/cid/call number; scramble seq, serial, type, flags and the body.
-            for i in 12..22 {
+            for b in d[12..22].iter_mut() {
                 if rng.next_u32() % 3 == 0 {
-                    d[i] = rng.next_u32() as u8;
+                    *b = rng.next_u32() as u8;
                 }
             }
             if d.len() > 28 {
@@ -658,7 +658,10 @@ fn random_packets_on_live_calls_never_panic() {
             net.step(limit);
         }
         let handled = net.ep(0).stats().datagrams_in + net.ep(1).stats().datagrams_in;
-        assert!(handled >= 300, "round {round}: only {handled} datagrams handled");
+        assert!(
+            handled >= 300,
+            "round {round}: only {handled} datagrams handled"
+        );
         let now = net.now;
         net.ep(0).close_socket(now, cs);
         assert_eq!(net.ep(0).live_calls(), 0, "round {round}");
