@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use rxrpc_proto::wire::{AbortCode, ServiceId};
 use rxrpc_proto::{
     AbortReason, CallError, CallParams, CallState, Completion, Endpoint, Event, Instant,
@@ -55,6 +55,8 @@ use crate::socket::{RxMessage, SendMsg};
 const BATCH: usize = 64;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
+/// Size of the blocks datagrams are received into.
+const RECV_BLOCK: usize = 1 << 20;
 
 /// A reply channel for one command.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -460,7 +462,10 @@ impl Driver {
 
     async fn run(mut self) {
         tracing::debug!(local = %self.local_addr, "rxrpc driver started");
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Datagrams are received into one large buffer and handed to the engine as frozen
+        // slices of it: no copy and no allocation per datagram. The block is replaced when
+        // it runs low; old blocks live on until the engine drops the last slice.
+        let mut buf = BytesMut::with_capacity(RECV_BLOCK);
         let sleep = tokio::time::sleep_until(self.base);
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
@@ -538,13 +543,16 @@ impl Driver {
         tracing::debug!(local = %self.local_addr, "rxrpc driver stopped");
     }
 
-    fn read_batch(&mut self, buf: &mut [u8]) {
+    fn read_batch(&mut self, buf: &mut BytesMut) {
         let now = self.now();
         for _ in 0..BATCH {
-            match self.udp.try_recv_from(buf) {
+            if buf.capacity() - buf.len() < MAX_DATAGRAM {
+                *buf = BytesMut::with_capacity(RECV_BLOCK);
+            }
+            match self.udp.try_recv_buf_from(buf) {
                 Ok((n, from)) => {
-                    self.ep
-                        .handle_datagram(now, from, Bytes::copy_from_slice(&buf[..n]));
+                    let datagram = buf.split_to(n).freeze();
+                    self.ep.handle_datagram(now, from, datagram);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
