@@ -242,6 +242,17 @@ impl Snapshot {
         for (i, n) in names.iter().enumerate() {
             let _ = write!(o, " {n}={}", s.packets_out[i]);
         }
+        let reasons = [
+            "?", "req", "dup", "oos", "exw", "nos", "png", "prs", "dly", "idl",
+        ];
+        let _ = write!(o, "\nAck-Tx   :");
+        for (i, n) in reasons.iter().enumerate() {
+            let _ = write!(o, " {n}={}", s.acks_out[i]);
+        }
+        let _ = write!(o, "\nAck-Rx   :");
+        for (i, n) in reasons.iter().enumerate() {
+            let _ = write!(o, " {n}={}", s.acks_in[i]);
+        }
         let _ = writeln!(
             o,
             "\nCalls    : created={} freed={} service-done={} busy-sent={} aborts-sent={}",

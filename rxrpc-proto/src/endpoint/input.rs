@@ -569,6 +569,7 @@ impl Endpoint {
                 return;
             }
         };
+        self.stats.acks_in[super::reason_index(ack.reason)] += 1;
         let Some(call) = self.calls.get_mut(key) else {
             return;
         };

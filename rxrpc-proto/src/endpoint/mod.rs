@@ -187,6 +187,10 @@ pub struct EndpointStats {
     pub packets_out: [u64; 14],
     /// DEBUG requests answered.
     pub debug_replies: u64,
+    /// ACKs sent, by reason (index = reason code 1..=9; 0 = other).
+    pub acks_out: [u64; 10],
+    /// ACKs received on calls, by reason (index = reason code 1..=9; 0 = other).
+    pub acks_in: [u64; 10],
     /// Service calls that completed (any way).
     pub service_calls_done: u64,
 }
@@ -211,6 +215,14 @@ pub struct PeerStats {
     pub rttvar_us: u64,
     /// Connections to or from the peer.
     pub conns: u32,
+}
+
+pub(crate) fn reason_index(r: crate::wire::AckReason) -> usize {
+    if (1..=9).contains(&r.0) {
+        r.0 as usize
+    } else {
+        0
+    }
 }
 
 pub(crate) fn type_index(t: crate::wire::PacketType) -> usize {

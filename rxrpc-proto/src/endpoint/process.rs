@@ -313,6 +313,7 @@ impl Endpoint {
         call.rx.ack_sent();
         call.timers.delayed_ack = None;
         let peer = call.peer;
+        self.stats.acks_out[super::reason_index(reason)] += 1;
         self.push_packet(peer, &h, |out| body.emit(out));
     }
 
@@ -336,6 +337,7 @@ impl Endpoint {
         call.ping_probe = Some((h.serial.0, now));
         call.last_ping_at = Some(now);
         let peer = call.peer;
+        self.stats.acks_out[6] += 1;
         self.push_packet(peer, &h, |out| body.emit(out));
     }
 
@@ -594,6 +596,7 @@ impl Endpoint {
                         jumbo_max: 1,
                     }),
                 };
+                self.stats.acks_out[super::reason_index(reason)] += 1;
                 self.push_packet(peer, &h, |out| ack.emit(out));
             }
             Terminal::Abort(code) => {

@@ -99,6 +99,14 @@ fn small_call_succeeds_and_everything_is_freed() {
     assert_eq!(net.ep(0).live_calls(), 0);
     // Three charges remain on the server (preallocated calls).
     assert_eq!(net.ep(1).live_calls(), 3);
+    // The ACK the server sent in reply to REQUEST_ACK, and the client's final ACK, are counted
+    // by reason and shown in the stats table.
+    let (server, client) = (net.ep(1).stats(), net.ep(0).stats());
+    assert!(server.acks_out[1] >= 1, "REQUESTED sent: {:?}", server.acks_out);
+    assert!(client.acks_in[1] >= 1, "REQUESTED received: {:?}", client.acks_in);
+    assert!(client.acks_out[9] + client.acks_out[2] >= 1, "final ACK: {:?}", client.acks_out);
+    let table = net.ep(0).snapshot().proc_stats();
+    assert!(table.contains("Ack-Tx") && table.contains("req="), "{table}");
     let now = net.now;
     net.ep(1).shutdown(now).unwrap();
     net.ep(0).shutdown(now).unwrap();
