@@ -209,7 +209,10 @@ impl Endpoint {
     fn new_service_conn(&mut self, now: Instant, from: SocketAddr, header: &Header) -> Option<Key> {
         if header.packet_type != PacketType::DATA {
             self.stats.dropped += 1;
-            if header.packet_type != PacketType::ACK || !header.call_number.is_connection_level() {
+            // An ACK (a client's keepalive PING, say) can overtake a first DATA packet that was
+            // lost: dropping it lets the client's retransmission create the call. Anything
+            // else on an unknown connection is a protocol error.
+            if header.packet_type != PacketType::ACK {
                 self.reject(
                     from,
                     header,

@@ -677,3 +677,30 @@ fn random_packets_on_live_calls_never_panic() {
         assert_eq!(net.ep(1).live_calls(), 0, "round {round}");
     }
 }
+
+#[test]
+fn a_ping_overtaking_a_lost_first_data_does_not_abort_the_call() {
+    let (mut net, cs, ss) = pair(19, 1);
+    // Lose the client's first DATA (and its retransmissions) for a while, so the client's
+    // keepalive PING reaches the server before any DATA does.
+    let client = net.addr(0);
+    net.filter = Some(Box::new(move |from, _, h: &Header| {
+        !(from == client && h.packet_type == PacketType::DATA)
+    }));
+    let now = net.now;
+    let p = CallParams::new(net.addr(1), SVC).idle_timeout(Duration::from_secs(6));
+    net.ep(0).begin_call(now, cs, 1, p).unwrap();
+    net.ep(0).send(now, cs, 1, Bytes::from_static(b"x"), false).unwrap();
+    net.run_for(Duration::from_millis(1500));
+    assert!(net.count(PacketType::ACK, client) >= 1, "the client pinged");
+    net.filter = None;
+    let mut got = false;
+    net.run_until(Duration::from_secs(10), |n| {
+        let now = n.now;
+        if let Some(m) = n.ep(1).recvmsg(now, ss, 10) {
+            got = &m.data[..] == b"x";
+        }
+        got
+    });
+    assert!(!matches!(net.ep(0).call_state(cs, 1), Some(CallState::Complete(_))));
+}
