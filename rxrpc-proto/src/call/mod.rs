@@ -66,6 +66,8 @@ impl Holders {
 pub(crate) struct Timers {
     /// Retransmission timeout.
     pub(crate) rto: Option<Instant>,
+    /// Reorder timer: a NACKed packet becomes old enough to be declared lost.
+    pub(crate) reorder: Option<Instant>,
     /// Delayed ACK.
     pub(crate) delayed_ack: Option<Instant>,
     /// Keepalive PING while waiting on the peer.
@@ -86,6 +88,7 @@ impl Timers {
             self.expect_rx_by,
             self.expect_req_by,
             self.hard,
+            self.reorder,
         ]
         .into_iter()
         .fold(self.rto, earliest)

@@ -139,6 +139,8 @@ pub(crate) struct Tx {
     pub(crate) backoff: u32,
     /// Soft-ACKed packets in the queue.
     n_acked: u32,
+    /// Highest seq soft-ACKed by the latest ACK.
+    highest_sacked: Option<Seq>,
     /// Packets in the queue marked lost.
     n_lost: u32,
     pub(crate) rtt: Rtt,
@@ -169,6 +171,7 @@ impl Tx {
             recovery_until: None,
             backoff: 0,
             n_acked: 0,
+            highest_sacked: None,
             n_lost: 0,
             rtt: Rtt::new(),
             max_payload: JUMBO_DATALEN,
@@ -431,25 +434,10 @@ impl Tx {
                 self.n_acked = self.n_acked.saturating_sub(1);
             }
         }
-        // Loss: a NACKed packet below a soft-ACKed one that has had time to arrive.
-        let reo = self
-            .rtt
-            .srtt
-            .map(|s| s + s / 4)
-            .unwrap_or(Duration::from_millis(10));
-        let mut loss = false;
-        if let Some(hs) = highest_sacked {
-            for b in self.queue.iter_mut() {
-                if b.seq.after_eq(hs) {
-                    break;
-                }
-                if !b.acked && !b.lost && b.sent_at.is_some_and(|t| now - t >= reo) {
-                    b.lost = true;
-                    self.n_lost += 1;
-                    loss = true;
-                }
-            }
-        }
+        // Loss: a NACKed packet below a soft-ACKed one that has had time to arrive (a
+        // RACK-style reordering window); younger ones wait for the reorder timer.
+        self.highest_sacked = highest_sacked;
+        let loss = self.mark_reorder_losses(now);
         self.on_congestion_ack(newly_acked, loss);
         out.all_acked = self.finished && self.queue.is_empty() && self.bottom == self.top;
         out.all_soft_acked = self.finished
@@ -458,6 +446,64 @@ impl Tx {
             && self.n_acked as usize == self.queue.len();
         let _ = config;
         Ok(out)
+    }
+
+    /// How long a NACKed packet below a soft-ACKed one may be merely reordered.
+    /// Whole microseconds, like [`Instant`], so that a deadline computed from it and the test
+    /// `now - sent >= window` agree exactly (a sub-microsecond remainder would make the reorder
+    /// timer fire forever at the same instant).
+    fn reorder_window(&self) -> Duration {
+        let w = self
+            .rtt
+            .srtt
+            .map(|s| s + s / 4)
+            .unwrap_or(Duration::from_millis(10));
+        Duration::from_micros(u64::try_from(w.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// Mark as lost every NACKed packet below the highest soft-ACKed one that was sent at least
+    /// a reordering window ago. Returns whether any was marked.
+    pub(crate) fn mark_reorder_losses(&mut self, now: Instant) -> bool {
+        let Some(hs) = self.highest_sacked else {
+            return false;
+        };
+        let reo = self.reorder_window();
+        let mut loss = false;
+        for b in self.queue.iter_mut() {
+            if b.seq.after_eq(hs) {
+                break;
+            }
+            if !b.acked && !b.lost && b.sent_at.is_some_and(|t| now - t >= reo) {
+                b.lost = true;
+                self.n_lost += 1;
+                loss = true;
+            }
+        }
+        loss
+    }
+
+    /// When the next NACKed packet below the highest soft-ACKed one becomes old enough to be
+    /// declared lost (the reorder timer).
+    pub(crate) fn reorder_deadline(&self) -> Option<Instant> {
+        let hs = self.highest_sacked?;
+        let reo = self.reorder_window();
+        self.queue
+            .iter()
+            .take_while(|b| b.seq.before(hs))
+            .filter(|b| !b.acked && !b.lost)
+            .filter_map(|b| b.sent_at)
+            .min()
+            .map(|t| t + reo)
+    }
+
+    /// The reorder timer fired: declare what is now old enough lost and react once per
+    /// recovery episode.
+    pub(crate) fn on_reorder_timeout(&mut self, now: Instant) -> bool {
+        let loss = self.mark_reorder_losses(now);
+        if loss {
+            self.on_congestion_ack(0, true);
+        }
+        loss
     }
 
     fn on_congestion_ack(&mut self, newly_acked: u32, loss: bool) {

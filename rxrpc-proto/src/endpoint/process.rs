@@ -271,6 +271,7 @@ impl Endpoint {
         // The retransmission timer runs while data is in flight, and doubles as the persist
         // timer while the peer's window holds back data we have (its window update may have
         // been lost): then it sends a PING to learn the window.
+        call.timers.reorder = call.tx.reorder_deadline();
         if (call.tx.outstanding() || call.tx.window_blocked()) && !call.is_complete() {
             if call.timers.rto.is_none() {
                 call.timers.rto = Some(now + call.tx.rto(config));
@@ -471,6 +472,16 @@ impl Endpoint {
             );
             return;
         }
+        if due(t.reorder) {
+            let lost = call.tx.on_reorder_timeout(now);
+            call.timers.reorder = call.tx.reorder_deadline();
+            if lost {
+                self.poke(key);
+            }
+        }
+        let Some(call) = self.calls.get_mut(key) else {
+            return;
+        };
         if due(t.rto) {
             call.timers.rto = None;
             if call.tx.outstanding() {

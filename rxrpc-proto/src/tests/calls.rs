@@ -102,11 +102,26 @@ fn small_call_succeeds_and_everything_is_freed() {
     // The ACK the server sent in reply to REQUEST_ACK, and the client's final ACK, are counted
     // by reason and shown in the stats table.
     let (server, client) = (net.ep(1).stats(), net.ep(0).stats());
-    assert!(server.acks_out[1] >= 1, "REQUESTED sent: {:?}", server.acks_out);
-    assert!(client.acks_in[1] >= 1, "REQUESTED received: {:?}", client.acks_in);
-    assert!(client.acks_out[9] + client.acks_out[2] >= 1, "final ACK: {:?}", client.acks_out);
+    assert!(
+        server.acks_out[1] >= 1,
+        "REQUESTED sent: {:?}",
+        server.acks_out
+    );
+    assert!(
+        client.acks_in[1] >= 1,
+        "REQUESTED received: {:?}",
+        client.acks_in
+    );
+    assert!(
+        client.acks_out[9] + client.acks_out[2] >= 1,
+        "final ACK: {:?}",
+        client.acks_out
+    );
     let table = net.ep(0).snapshot().proc_stats();
-    assert!(table.contains("Ack-Tx") && table.contains("req="), "{table}");
+    assert!(
+        table.contains("Ack-Tx") && table.contains("req="),
+        "{table}"
+    );
     let now = net.now;
     net.ep(1).shutdown(now).unwrap();
     net.ep(0).shutdown(now).unwrap();
@@ -690,7 +705,9 @@ fn a_ping_overtaking_a_lost_first_data_does_not_abort_the_call() {
     let now = net.now;
     let p = CallParams::new(net.addr(1), SVC).idle_timeout(Duration::from_secs(6));
     net.ep(0).begin_call(now, cs, 1, p).unwrap();
-    net.ep(0).send(now, cs, 1, Bytes::from_static(b"x"), false).unwrap();
+    net.ep(0)
+        .send(now, cs, 1, Bytes::from_static(b"x"), false)
+        .unwrap();
     net.run_for(Duration::from_millis(1500));
     assert!(net.count(PacketType::ACK, client) >= 1, "the client pinged");
     net.filter = None;
@@ -702,5 +719,8 @@ fn a_ping_overtaking_a_lost_first_data_does_not_abort_the_call() {
         }
         got
     });
-    assert!(!matches!(net.ep(0).call_state(cs, 1), Some(CallState::Complete(_))));
+    assert!(!matches!(
+        net.ep(0).call_state(cs, 1),
+        Some(CallState::Complete(_))
+    ));
 }
