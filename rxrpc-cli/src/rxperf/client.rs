@@ -251,8 +251,14 @@ pub async fn run(opts: &ClientOptions, shutdown: &Shutdown) -> Result<ClientRepo
     }
     let interrupted = matches!(stop.reason(), Some(Reason::Interrupt | Reason::Terminate));
     // Let the final ACK of the last call (delayed by its connection) and any ABORTs go out.
+    // After an interrupt, linger a little longer: an ABORT can be lost (a peer in the middle
+    // of a bulk transfer may have a full socket buffer), and while the endpoint lives its
+    // connections answer the peer's further packets for the finished calls with the saved
+    // ABORT (the design brief's terminal re-send), so the peer still learns of it at once.
     let grace = if first_err.is_none() && !interrupted {
         opts.config.final_ack_delay * 3
+    } else if interrupted {
+        Duration::from_millis(300)
     } else {
         Duration::ZERO
     };
