@@ -40,23 +40,48 @@ impl Visit for Ev {
     fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
 }
 
-struct Collect(Arc<Mutex<Vec<Ev>>>);
+thread_local! {
+    /// Where this thread's `rxrpc::call` events go while a test collects them.
+    static SINK: std::cell::RefCell<Option<Arc<Mutex<Vec<Ev>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A global subscriber that hands events to the current thread's sink. Global rather than
+/// scoped (`with_default`): tracing caches per-callsite interest process-wide, so with tests
+/// running in parallel threads a scoped subscriber can miss callsites another thread
+/// registered first.
+struct Collect;
 
 impl<S: tracing::Subscriber> Layer<S> for Collect {
     fn on_event(&self, e: &tracing::Event<'_>, _: Context<'_, S>) {
         if e.metadata().target() == "rxrpc::call" {
-            let mut ev = Ev::default();
-            e.record(&mut ev);
-            self.0.lock().unwrap().push(ev);
+            SINK.with(|sink| {
+                if let Some(v) = sink.borrow().as_ref() {
+                    let mut ev = Ev::default();
+                    e.record(&mut ev);
+                    v.lock().unwrap().push(ev);
+                }
+            });
         }
     }
 }
 
+fn install_global_collector() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let sub = tracing_subscriber::registry().with(Collect);
+        // Another test binary setup could have installed one first; then events still flow
+        // to it, and the assertion below says so.
+        let _ = tracing::subscriber::set_global_default(sub);
+    });
+}
+
 #[test]
 fn brief_reference_trace_balances_to_zero_for_every_call() {
+    install_global_collector();
     let events = Arc::new(Mutex::new(Vec::new()));
-    let sub = tracing_subscriber::registry().with(Collect(events.clone()));
-    tracing::subscriber::with_default(sub, || {
+    SINK.with(|sink| *sink.borrow_mut() = Some(events.clone()));
+    {
         let (mut net, cs, ss) = pair(201, 6);
         // A normal call, read to the end on both sides.
         let now = net.now;
@@ -110,7 +135,8 @@ fn brief_reference_trace_balances_to_zero_for_every_call() {
         let now = net.now;
         net.ep(1).shutdown(now).unwrap();
         net.ep(0).shutdown(now).unwrap();
-    });
+    }
+    SINK.with(|sink| *sink.borrow_mut() = None);
     let events = events.lock().unwrap().clone();
     assert!(events.len() > 20, "tracing events were emitted");
     let mut per_call: HashMap<(u64, u64, u64), Vec<Ev>> = HashMap::new();
