@@ -72,6 +72,8 @@ pub(crate) struct Conn {
     pub(crate) tx_serial: Serial,
     /// Highest serial received.
     pub(crate) hi_serial: Serial,
+    /// When a packet of this connection was last received.
+    pub(crate) last_rx_at: Instant,
     /// Never reuse (exclusive, aborted).
     pub(crate) dont_reuse: bool,
     pub(crate) bundle: Option<BundleKey>,
@@ -110,6 +112,7 @@ impl Conn {
             channels: [ChannelSlot::default(); CHANNELS],
             tx_serial: Serial(0),
             hi_serial: Serial(0),
+            last_rx_at: now,
             dont_reuse: false,
             bundle: None,
             aborted: None,

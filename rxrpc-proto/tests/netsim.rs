@@ -33,9 +33,10 @@
 //! one. ICMP: the engine has no input for ICMP errors yet; the simulator counts what an MTU
 //! cap drops (where a router would answer "fragmentation needed").
 //!
-//! Known engine bugs have `#[ignore]`d reproductions here (`mtu_black_hole_reply`,
-//! `blackhole_times_out_with_two_calls`); `KNOWN_MTU_HANG` keeps the random worlds clear of
-//! the first until it is fixed.
+//! `mtu_black_hole_reply` and `blackhole_times_out_with_two_calls` reproduce two engine bugs
+//! this simulator found (a reply that cannot pass the path MTU hung for ever; silence after
+//! another call's traffic was reported as RX_CALL_DEAD); both are fixed and now regression
+//! tests.
 
 #[path = "netsim/app.rs"]
 mod app;
@@ -746,7 +747,6 @@ fn mtu_cap() {
 /// is alive, so it should end with RX_CALL_DEAD (or learn the path MTU, issue 4 item 4); it
 /// must not hang.
 #[test]
-#[ignore = "engine bug: a reply that cannot pass the path MTU hangs forever (keepalives reset the deadlines)"]
 fn mtu_black_hole_reply() {
     let mut w = world(2, 33, LinkConfig::delay(Duration::from_millis(5)));
     w.sim.link_mut(0, 1).mtu = Some(1400);
@@ -908,7 +908,6 @@ fn blackhole_times_out() {
 /// ignoring this call"), although the peer has been silent for the whole timeout. Intended:
 /// RX_CALL_TIMEOUT for silence.
 #[test]
-#[ignore = "engine deviation: silence after another call's traffic is reported as RX_CALL_DEAD"]
 fn blackhole_times_out_with_two_calls() {
     let mut w = world(2, 52, LinkConfig::delay(Duration::from_millis(10)));
     let black = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -1322,7 +1321,7 @@ fn trace_len() -> usize {
 
 /// Known engine bug, see [`mtu_black_hole_reply`]: while it stands, random worlds cap the MTU
 /// no lower than a full DATA packet (1468). Set to false once fixed.
-const KNOWN_MTU_HANG: bool = true;
+const KNOWN_MTU_HANG: bool = false;
 
 /// A few random worlds (a quick version of `soak`).
 #[test]

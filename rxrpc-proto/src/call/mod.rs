@@ -140,6 +140,10 @@ pub(crate) struct Call {
     pub(crate) created_at: Instant,
     /// Deadline of this call's entry in the endpoint's timer heap.
     pub(crate) scheduled: Option<Instant>,
+    /// When we last heard the peer on this call.
+    pub(crate) heard_at: Instant,
+    /// When the transmit side last made progress (hard-ACK advanced, or nothing outstanding).
+    pub(crate) tx_progress_at: Instant,
 }
 
 impl Call {
@@ -185,6 +189,8 @@ impl Call {
             ping_probe: None,
             created_at: now,
             scheduled: None,
+            heard_at: now,
+            tx_progress_at: now,
         }
     }
 
@@ -223,11 +229,21 @@ impl Call {
     }
 
     /// Reset the "expect to hear" deadline after hearing the peer.
+    ///
+    /// While our own DATA is outstanding, hearing the peer (a PING, a PING_RESPONSE) does not
+    /// push the deadline past `idle_timeout` after the transmit side last made progress: a
+    /// path that passes small packets but drops every DATA packet (an MTU black hole) must
+    /// still end the call instead of keeping it alive with pings for ever.
     pub(crate) fn heard(&mut self, now: Instant, conn_hi_serial: u32) {
         self.heard_peer = true;
+        self.heard_at = now;
         self.seen_serial = conn_hi_serial;
         if !self.is_complete() {
-            self.timers.expect_rx_by = Some(now + self.idle_timeout);
+            let mut by = now + self.idle_timeout;
+            if self.tx.outstanding() {
+                by = by.min(self.tx_progress_at + self.idle_timeout);
+            }
+            self.timers.expect_rx_by = Some(by);
             self.timers.keepalive = Some(now + self.idle_timeout / 6);
         }
     }

@@ -146,6 +146,7 @@ impl Endpoint {
             return;
         };
         conn.packets_received += 1;
+        conn.last_rx_at = now;
         if header.serial.after(conn.hi_serial) {
             conn.hi_serial = header.serial;
         }
@@ -595,6 +596,14 @@ impl Endpoint {
                 Ok(out) => {
                     if out.progress {
                         call.timers.rto = None;
+                    }
+                    // Any ACK about our DATA (not a PING or its response) shows the peer is
+                    // receiving it, even if its window holds us back: that is progress. An
+                    // MTU black hole lets only PINGs through.
+                    if out.progress
+                        || !matches!(ack.reason, AckReason::PING | AckReason::PING_RESPONSE)
+                    {
+                        call.tx_progress_at = now;
                     }
                     let done = out.all_acked
                         || (out.all_soft_acked && call.state == CallState::ServerAwaitAck);

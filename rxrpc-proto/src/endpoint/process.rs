@@ -176,6 +176,10 @@ impl Endpoint {
             let transmits = &mut self.transmits;
             let stats = &mut self.stats;
             let peers = &mut self.peers;
+            if !call.tx.outstanding() {
+                // Nothing was in flight: the transmit side starts afresh now.
+                call.tx_progress_at = now;
+            }
             let rtt_samples = call.tx.rtt.samples;
             let mut sent_any = false;
             let sent = call.tx.transmit(
@@ -444,11 +448,17 @@ impl Endpoint {
             return;
         }
         if due(t.expect_rx_by) {
-            let hi = call
+            // "Alive but ignoring this call" needs the peer to have been heard on the
+            // connection recently and after this call last heard it; otherwise it is silence.
+            let alive_elsewhere = call
                 .conn
                 .and_then(|ck| self.conns.get(ck))
-                .map_or(0, |c| c.hi_serial.0);
-            let (code, why) = if call.heard_peer && hi != call.seen_serial {
+                .is_some_and(|c| {
+                    c.hi_serial.0 != call.seen_serial
+                        && c.last_rx_at > call.heard_at
+                        && now.saturating_since(c.last_rx_at) < call.idle_timeout / 2
+                });
+            let (code, why) = if call.heard_peer && alive_elsewhere {
                 (AbortCode::RX_CALL_DEAD, AbortReason::CallReset)
             } else {
                 (AbortCode::RX_CALL_TIMEOUT, AbortReason::IdleTimeout)
