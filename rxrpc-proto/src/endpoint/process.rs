@@ -278,7 +278,10 @@ impl Endpoint {
         call.timers.reorder = call.tx.reorder_deadline();
         if (call.tx.outstanding() || call.tx.window_blocked()) && !call.is_complete() {
             if call.timers.rto.is_none() {
-                call.timers.rto = Some(now + call.tx.rto(config));
+                // Never back off so far that one retransmission interval eats most of the
+                // peer's idle timeout: keep several tries inside it.
+                let rto = call.tx.rto(config).min(call.idle_timeout / 4);
+                call.timers.rto = Some(now + rto);
             }
         } else {
             call.timers.rto = None;
