@@ -381,7 +381,7 @@ fn linux_rxgk_capture_roundtrips() {
 /// for shapes the captures lack (a 3-subpacket jumbo and a 255-soft-ACK ACK). Run with
 /// `cargo test -p rxrpc-proto --test captures -- --ignored write_fuzz_corpus`.
 #[test]
-#[ignore]
+#[ignore = "writes fuzz/corpus/wire_decode: run by hand to regenerate the seeds"]
 fn write_fuzz_corpus() {
     use rxrpc_proto::wire::{Ack, AckTrailer, Data, Flags, Header, Seq};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/wire_decode");
