@@ -43,6 +43,7 @@
 
 mod arena;
 pub mod call;
+pub mod security;
 mod config;
 mod conn;
 mod endpoint;

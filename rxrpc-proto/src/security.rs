@@ -1,0 +1,259 @@
+//! The security-class interface: what a class (rxnull, rxkad, yfs-rxgk, ...) provides to the
+//! engine per connection and per packet.
+//!
+//! Layer: between the engine and the crates that implement classes (`rxrpc-rxkad`,
+//! `rxrpc-rxgk`). The engine knows nothing of ciphers; it asks a class object
+//!
+//! * how much data fits in one DATA packet and how long the security header is
+//!   ([`ConnSecurity::data_capacity`]),
+//! * to secure each DATA packet it sends ([`ConnSecurity::secure_packet`], which may set the
+//!   header's `cksum` field) and to verify each it receives ([`ConnSecurity::verify_packet`]),
+//! * on a client connection, to answer the server's CHALLENGE
+//!   ([`ConnSecurity::respond_to_challenge`]),
+//! * on a service connection, for a CHALLENGE to send ([`ConnSecurity::issue_challenge`]) and to
+//!   check the client's RESPONSE ([`ConnSecurity::verify_response`]).
+//!
+//! rxnull (index 0) is the absence of a class object: no header, no checksum, nothing to verify,
+//! so the common case costs no virtual call.
+//!
+//! A client call names its class with [`ClientSecurity`] (built from the caller's token); a
+//! service socket accepts the classes given by [`ServerSecurity`] objects (built from the
+//! server's keys). Each makes one [`ConnSecurity`] per connection.
+//!
+//! Errors are abort codes: a packet that fails verification aborts its call with the code the
+//! class returns (e.g. `RXKADSEALEDINCON`); a CHALLENGE or RESPONSE that fails aborts the whole
+//! connection with it (e.g. `RXKADBADTICKET`, `RXKADEXPIRED`, `RXKADLEVELFAIL`).
+//!
+//! # Example: a toy class
+//!
+//! A class that "secures" a packet by appending one check byte (for illustration only):
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rxrpc_proto::security::*;
+//! use rxrpc_proto::wire::{AbortCode, Header, SecurityIndex};
+//!
+//! #[derive(Debug)]
+//! struct Check;
+//! impl ConnSecurity for Check {
+//!     fn level(&self) -> SecurityLevel { SecurityLevel::Auth }
+//!     fn is_secure(&self) -> bool { true }
+//!     fn data_capacity(&self, max_payload: usize) -> usize { max_payload - 1 }
+//!     fn secure_packet(&mut self, _h: &mut Header, data: &[u8], out: &mut Vec<u8>)
+//!         -> Result<(), AbortCode> {
+//!         out.extend_from_slice(data);
+//!         out.push(data.iter().fold(0u8, |a, b| a ^ b));
+//!         Ok(())
+//!     }
+//!     fn verify_packet(&mut self, _h: &Header, payload: Bytes) -> Result<Bytes, AbortCode> {
+//!         let (data, check) = payload.split_at(payload.len().checked_sub(1)
+//!             .ok_or(AbortCode::RX_PROTOCOL_ERROR)?);
+//!         if data.iter().fold(0u8, |a, b| a ^ b) != check[0] {
+//!             return Err(AbortCode::RX_PROTOCOL_ERROR);
+//!         }
+//!         Ok(payload.slice(..payload.len() - 1))
+//!     }
+//! }
+//! let mut c = Check;
+//! let mut h = Header::default();
+//! let mut out = Vec::new();
+//! c.secure_packet(&mut h, b"abc", &mut out).unwrap();
+//! assert_eq!(&c.verify_packet(&h, Bytes::from(out)).unwrap()[..], b"abc");
+//! ```
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::call::Side;
+use crate::wire::{AbortCode, CallNumber, ConnId, Epoch, Header, SecurityIndex, ServiceId};
+
+/// Protection level of a connection. The numbering is the wire's (rxkad and rxgk agree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum SecurityLevel {
+    /// Header checksum only (rxkad "clear", rxgk "plain").
+    #[default]
+    Plain = 0,
+    /// Integrity: packets are authenticated but readable.
+    Auth = 1,
+    /// Confidentiality and integrity.
+    Encrypt = 2,
+}
+
+impl SecurityLevel {
+    /// The level with wire value `v`, if it is one.
+    pub fn from_wire(v: u32) -> Option<SecurityLevel> {
+        match v {
+            0 => Some(SecurityLevel::Plain),
+            1 => Some(SecurityLevel::Auth),
+            2 => Some(SecurityLevel::Encrypt),
+            _ => None,
+        }
+    }
+    /// The wire value.
+    pub fn to_wire(self) -> u32 {
+        self as u32
+    }
+    /// Lower-case name as used on command lines ("plain", "auth", "encrypt").
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityLevel::Plain => "plain",
+            SecurityLevel::Auth => "auth",
+            SecurityLevel::Encrypt => "encrypt",
+        }
+    }
+}
+
+/// What identifies a connection to its security class (all of it is covered by rxkad's and
+/// rxgk's checksums and RESPONSE authenticators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnIdent {
+    /// Which end of the connection we are.
+    pub side: Side,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Connection epoch.
+    pub epoch: Epoch,
+    /// Connection ID (channel bits clear).
+    pub cid: ConnId,
+    /// Service ID.
+    pub service_id: ServiceId,
+    /// Security index of the connection.
+    pub security_index: SecurityIndex,
+}
+
+/// The authenticated identity of a client, as established by a verified RESPONSE; handed to the
+/// service with each call on that connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerIdentity {
+    /// Security index of the class that vouched for it.
+    pub security_index: SecurityIndex,
+    /// Level the client chose.
+    pub level: SecurityLevel,
+    /// Principal name (rxkad: ticket name; rxgk: whatever the token carries, may be empty).
+    pub name: String,
+    /// Principal instance (rxkad), empty otherwise.
+    pub instance: String,
+    /// Realm or cell of the principal (rxkad), empty otherwise.
+    pub realm: String,
+    /// Key version number of the server key that opened the ticket.
+    pub kvno: u32,
+    /// Unix time after which the credentials are no longer valid (`None`: never expires).
+    pub expires: Option<u64>,
+    /// Application data the client sent with its RESPONSE (rxgk), empty if none.
+    pub app_data: Bytes,
+}
+
+impl PeerIdentity {
+    /// An identity with the given principal name and everything else default.
+    pub fn new(security_index: SecurityIndex, level: SecurityLevel, name: &str) -> Self {
+        PeerIdentity {
+            security_index,
+            level,
+            name: name.to_owned(),
+            ..PeerIdentity::default()
+        }
+    }
+}
+
+/// The client's call counters on a connection, as a RESPONSE reports them (one per channel).
+pub type CallCounters = [CallNumber; 4];
+
+/// Per-connection security state of one class.
+///
+/// Implementations must not panic on any input: every method that sees network bytes returns
+/// an abort code for bad input.
+pub trait ConnSecurity: Send + Debug {
+    /// The level packets are protected at (on a service connection: the level the client chose,
+    /// known once [`ConnSecurity::is_secure`]).
+    fn level(&self) -> SecurityLevel;
+
+    /// Whether packets can be exchanged: always true on a client connection; on a service
+    /// connection, true once a RESPONSE was verified. The engine holds back the DATA of a
+    /// service connection that is not yet secure and challenges the client.
+    fn is_secure(&self) -> bool;
+
+    /// Application data bytes that fit in one DATA packet whose payload (security header, data
+    /// and padding) may be at most `max_payload` bytes.
+    fn data_capacity(&self, max_payload: usize) -> usize;
+
+    /// Secure one DATA packet: append its payload (security header, `data`, padding) to `out`
+    /// and set whatever header fields the class uses (rxkad: `cksum`; rxgk: the key number in
+    /// `cksum`). `data.len()` is at most [`ConnSecurity::data_capacity`] of the packet size
+    /// the engine uses.
+    fn secure_packet(
+        &mut self,
+        header: &mut Header,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AbortCode>;
+
+    /// Verify one received DATA packet (or jumbo subpacket, with its own header) and return the
+    /// application data it carries, or the abort code for the call.
+    fn verify_packet(&mut self, header: &Header, payload: Bytes) -> Result<Bytes, AbortCode>;
+
+    /// Client: answer a CHALLENGE with the body of a RESPONSE. `counters` are the connection's
+    /// current call numbers. The default refuses (a class without challenges).
+    fn respond_to_challenge(
+        &mut self,
+        header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+    ) -> Result<Vec<u8>, AbortCode> {
+        let _ = (header, challenge, counters);
+        Err(AbortCode::RX_PROTOCOL_ERROR)
+    }
+
+    /// Service: the body of a CHALLENGE to send (called again for a retransmission; a class
+    /// may keep its nonce). `None` if the class needs no challenge.
+    fn issue_challenge(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Service: check a RESPONSE. On success the connection becomes secure at the level the
+    /// client chose and the returned identity goes with every call on it.
+    fn verify_response(
+        &mut self,
+        header: &Header,
+        response: Bytes,
+    ) -> Result<PeerIdentity, AbortCode> {
+        let _ = (header, response);
+        Err(AbortCode::RX_PROTOCOL_ERROR)
+    }
+
+    /// Service: whether the connection's credentials have run out (checked at each new call; an
+    /// expired connection's calls are aborted with the class's code).
+    fn expired(&self) -> Option<AbortCode> {
+        None
+    }
+}
+
+/// A client's credentials for one security class; makes the per-connection state.
+///
+/// Calls that use the same `Arc<dyn ClientSecurity>` (and peer and service) share connections;
+/// calls with different objects never do.
+pub trait ClientSecurity: Send + Sync + Debug {
+    /// The class's security index.
+    fn security_index(&self) -> SecurityIndex;
+    /// The level calls made with these credentials ask for.
+    fn level(&self) -> SecurityLevel;
+    /// Make the security state of a new client connection.
+    fn new_conn(&self, ident: &ConnIdent) -> Result<Box<dyn ConnSecurity>, AbortCode>;
+}
+
+/// A server's keys for one security class; makes the per-connection state of service
+/// connections.
+pub trait ServerSecurity: Send + Sync + Debug {
+    /// The class's security index.
+    fn security_index(&self) -> SecurityIndex;
+    /// Make the (not yet secure) state of a new service connection.
+    fn new_conn(&self, ident: &ConnIdent) -> Result<Box<dyn ConnSecurity>, AbortCode>;
+}
+
+/// Shared client credentials, as [`crate::CallParams`] carries them.
+pub type ClientSecurityRef = Arc<dyn ClientSecurity>;
+/// Shared server keys, as a service socket holds them.
+pub type ServerSecurityRef = Arc<dyn ServerSecurity>;

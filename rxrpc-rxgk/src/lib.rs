@@ -1,0 +1,1 @@
+//! The rxgk security class (work in progress).

@@ -1,0 +1,1 @@
+//! The rxkad security class (work in progress).
