@@ -8,6 +8,7 @@
 use core::time::Duration;
 use std::net::SocketAddr;
 
+use crate::security::ClientSecurityRef;
 use crate::wire::{SecurityIndex, ServiceId};
 
 /// Settings of one [`Endpoint`](crate::Endpoint). Cheap to clone.
@@ -54,6 +55,12 @@ pub struct EndpointConfig {
     pub max_conns_per_bundle: usize,
     /// Answer rxdebug DEBUG requests (GETSTATS, GETCONN, GETALLCONN, RXSTATS, GETPEER).
     pub debug_responder: bool,
+    /// DATA packets a secured service connection holds while it waits for the client's
+    /// RESPONSE; more are dropped (the client retransmits them).
+    pub unsecured_backlog: usize,
+    /// A service connection re-sends its CHALLENGE no more often than this while DATA keeps
+    /// arriving without a RESPONSE.
+    pub challenge_interval: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -77,6 +84,8 @@ impl Default for EndpointConfig {
             max_backlog: 32,
             max_conns_per_bundle: 4,
             debug_responder: true,
+            unsecured_backlog: 32,
+            challenge_interval: Duration::from_millis(250),
         }
     }
 }
@@ -89,8 +98,10 @@ pub struct CallParams {
     pub peer: SocketAddr,
     /// The service to call.
     pub service_id: ServiceId,
-    /// Security class (only rxnull, index 0, is built in).
+    /// Security index of the call's class (set by [`CallParams::security`]; rxnull is 0).
     pub security_index: SecurityIndex,
+    /// The caller's credentials for a security class; `None` is rxnull.
+    pub security: Option<ClientSecurityRef>,
     /// Use a connection of its own that is never shared or reused.
     pub exclusive: bool,
     /// Ask the server to upgrade the service (AuriStor convention, `userStatus` 1).
@@ -110,12 +121,20 @@ impl CallParams {
             peer,
             service_id,
             security_index: SecurityIndex::NULL,
+            security: None,
             exclusive: false,
             upgrade: false,
             tx_total_len: None,
             hard_timeout: None,
             idle_timeout: None,
         }
+    }
+    /// Builder: make the call with these credentials (rxkad, rxgk, ...). Calls share a
+    /// connection only if they use the same credentials object.
+    pub fn security(mut self, security: ClientSecurityRef) -> Self {
+        self.security_index = security.security_index();
+        self.security = Some(security);
+        self
     }
     /// Builder: use a connection of its own.
     pub fn exclusive(mut self, on: bool) -> Self {

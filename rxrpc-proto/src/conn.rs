@@ -6,10 +6,15 @@
 //! so the connection can answer a peer that retransmits for the finished call without the call
 //! object (`reference-linux-rxrpc.md` §4.5).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::arena::Key;
 use crate::call::Side;
+use crate::security::{ConnIdent, ConnSecurity, PeerIdentity, SecurityLevel};
 use crate::time::Instant;
 use crate::wire::{
     AbortCode, CHANNELS, CallNumber, Channel, Cid, ConnId, Epoch, Flags, Header, PacketType,
@@ -55,6 +60,9 @@ pub(crate) struct BundleKey {
     /// A connection serves one service: calls to another service need another bundle.
     pub(crate) service_id: ServiceId,
     pub(crate) security_index: SecurityIndex,
+    /// Identity of the client's credentials object (its address): calls with different
+    /// credentials never share a connection.
+    pub(crate) security_id: usize,
     pub(crate) upgrade: bool,
 }
 
@@ -90,6 +98,17 @@ pub(crate) struct Conn {
     pub(crate) packets_received: u64,
     /// Deadline currently in the endpoint's timer heap.
     pub(crate) scheduled: Option<Instant>,
+    /// Security state of the connection's class (`None`: rxnull).
+    pub(crate) security: Option<Box<dyn ConnSecurity>>,
+    /// Service: who the verified RESPONSE said the client is.
+    pub(crate) identity: Option<Arc<PeerIdentity>>,
+    /// Service: DATA packets that arrived before the connection was secure, replayed once the
+    /// RESPONSE is verified (bounded by [`crate::EndpointConfig::unsecured_backlog`]).
+    pub(crate) held: VecDeque<(Header, Bytes)>,
+    /// Service: when we last sent a CHALLENGE.
+    pub(crate) challenged_at: Option<Instant>,
+    /// CHALLENGEs sent / RESPONSEs received (and the reverse on a client connection).
+    pub(crate) challenges: u32,
 }
 
 impl Conn {
@@ -122,6 +141,11 @@ impl Conn {
             packets_sent: 0,
             packets_received: 0,
             scheduled: None,
+            security: None,
+            identity: None,
+            held: VecDeque::new(),
+            challenged_at: None,
+            challenges: 0,
         }
     }
 
@@ -158,6 +182,30 @@ impl Conn {
             cksum: 0,
             service_id: self.service_id,
         }
+    }
+
+    /// What identifies the connection to its security class.
+    pub(crate) fn ident(&self) -> ConnIdent {
+        ConnIdent {
+            side: self.side,
+            peer: self.peer,
+            epoch: self.epoch,
+            cid: self.cid,
+            service_id: self.service_id,
+            security_index: self.security_index,
+        }
+    }
+
+    /// Whether packets may flow: rxnull, a client connection, or a verified service one.
+    pub(crate) fn is_secure(&self) -> bool {
+        self.security.as_ref().is_none_or(|s| s.is_secure())
+    }
+
+    /// The connection's protection level.
+    pub(crate) fn level(&self) -> SecurityLevel {
+        self.security
+            .as_ref()
+            .map_or(SecurityLevel::Plain, |s| s.level())
     }
 
     /// Number of channels with a call on them.

@@ -240,6 +240,10 @@ pub trait ClientSecurity: Send + Sync + Debug {
     fn security_index(&self) -> SecurityIndex;
     /// The level calls made with these credentials ask for.
     fn level(&self) -> SecurityLevel;
+    /// Application data bytes that fit in one DATA packet of at most `max_payload` payload
+    /// bytes on a connection made with these credentials (as [`ConnSecurity::data_capacity`]
+    /// will say; the engine sizes a call's packets before it has a connection).
+    fn data_capacity(&self, max_payload: usize) -> usize;
     /// Make the security state of a new client connection.
     fn new_conn(&self, ident: &ConnIdent) -> Result<Box<dyn ConnSecurity>, AbortCode>;
 }

@@ -10,7 +10,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rxrpc_proto::wire::{AbortCode, ServiceId};
+use rxrpc_proto::security::{PeerIdentity, SecurityLevel};
+use rxrpc_proto::wire::{AbortCode, SecurityIndex, ServiceId};
 use rxrpc_proto::{Completion, LocalError, SocketId};
 
 use crate::driver::{Armed, Command, Shared};
@@ -41,7 +42,20 @@ struct CallInner {
     user_id: u64,
     peer: SocketAddr,
     service_id: ServiceId,
+    security: CallSecurity,
     armed: Armed,
+}
+
+/// How a call is secured, and (for a service call) who the client proved to be.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallSecurity {
+    /// Security index of the call's connection (0: rxnull).
+    pub index: SecurityIndex,
+    /// Protection level.
+    pub level: SecurityLevel,
+    /// Service calls: the client's authenticated identity (`None` for rxnull).
+    pub identity: Option<Arc<PeerIdentity>>,
 }
 
 impl Drop for CallInner {
@@ -70,9 +84,33 @@ impl Call {
                 user_id,
                 peer,
                 service_id,
+                security: CallSecurity::default(),
                 armed: Armed::new(),
             }),
         }
+    }
+
+    /// Set the security description (before the handle is shared).
+    pub(crate) fn with_security(mut self, security: CallSecurity) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.security = security;
+        }
+        self
+    }
+
+    /// How the call is secured; for a service call also who the client is.
+    ///
+    /// ```no_run
+    /// # async fn f(listener: rxrpc::Listener) -> rxrpc::Result<()> {
+    /// let call = listener.accept().await?;
+    /// match &call.security().identity {
+    ///     Some(who) => println!("call from {} at level {:?}", who.name, who.level),
+    ///     None => println!("unauthenticated call"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn security(&self) -> &CallSecurity {
+        &self.inner.security
     }
 
     /// Forget the call without telling the driver (the driver already forgot it).

@@ -47,7 +47,7 @@ use rxrpc_proto::{
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::call::{Call, IncomingCall};
+use crate::call::{Call, CallSecurity, IncomingCall};
 use crate::error::{Error, Result};
 use crate::socket::{RxMessage, SendMsg};
 
@@ -151,6 +151,13 @@ pub(crate) enum SockKind {
 }
 
 /// Commands from handles to the driver.
+/// The security classes a listening socket accepts.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ListenSecurity {
+    pub(crate) classes: Vec<rxrpc_proto::security::ServerSecurityRef>,
+    pub(crate) require: bool,
+}
+
 #[derive(Debug)]
 pub(crate) enum Command {
     OpenSocket {
@@ -210,6 +217,22 @@ pub(crate) enum Command {
         code: AbortCode,
         reply: Reply<()>,
     },
+    /// Socket API: accept security classes on a socket.
+    SocketSecurity {
+        socket: SocketId,
+        security: ListenSecurity,
+        reply: Reply<()>,
+    },
+    /// The security index, level and client identity of a call.
+    CallSecurity {
+        socket: SocketId,
+        user_id: u64,
+        reply: Reply<(
+            rxrpc_proto::wire::SecurityIndex,
+            rxrpc_proto::security::SecurityLevel,
+            Option<Arc<rxrpc_proto::security::PeerIdentity>>,
+        )>,
+    },
     UserIds {
         socket: SocketId,
         reply: Reply<Vec<u64>>,
@@ -251,6 +274,7 @@ pub(crate) enum Command {
     },
     /// Async API: open a listening socket.
     OpenListener {
+        security: ListenSecurity,
         services: Vec<ServiceId>,
         upgrade: Option<(ServiceId, ServiceId)>,
         backlog: usize,
@@ -737,6 +761,34 @@ impl Driver {
                 };
                 let _ = reply.send(r);
             }
+            Command::SocketSecurity {
+                socket,
+                security,
+                reply,
+            } => {
+                let r = if self.sockets.contains_key(&socket) {
+                    let mut r = Ok(());
+                    for class in security.classes {
+                        r = r.and(ep.add_server_security(socket, class));
+                    }
+                    r.and(ep.set_require_security(socket, security.require))
+                        .map_err(Into::into)
+                } else {
+                    Err(CallError::SocketClosed.into())
+                };
+                let _ = reply.send(r);
+            }
+            Command::CallSecurity {
+                socket,
+                user_id,
+                reply,
+            } => {
+                let r = ep
+                    .call_security(socket, user_id)
+                    .map(|(index, level)| (index, level, ep.call_identity(socket, user_id)))
+                    .ok_or_else(|| CallError::UnknownId(user_id).into());
+                let _ = reply.send(r);
+            }
             Command::UserIds { socket, reply } => {
                 let r = if self.sockets.contains_key(&socket) {
                     Ok(ep.user_ids(socket))
@@ -806,12 +858,13 @@ impl Driver {
             },
             Command::DropCall { socket, user_id } => self.drop_call(now, socket, user_id),
             Command::OpenListener {
+                security,
                 services,
                 upgrade,
                 backlog,
                 reply,
             } => {
-                let r = self.open_listener(now, &services, upgrade, backlog);
+                let r = self.open_listener(now, &services, upgrade, backlog, security);
                 if let Err(Ok(s)) = reply.send(r) {
                     self.drop_listener(now, s); // the opener was cancelled
                 }
@@ -931,9 +984,14 @@ impl Driver {
         services: &[ServiceId],
         upgrade: Option<(ServiceId, ServiceId)>,
         backlog: usize,
+        security: ListenSecurity,
     ) -> Result<SocketId> {
         let s = self.ep.open_socket();
         let setup = (|| -> Result<()> {
+            for class in security.classes {
+                self.ep.add_server_security(s, class)?;
+            }
+            self.ep.set_require_security(s, security.require)?;
             for svc in services {
                 self.ep.bind_service(s, *svc)?;
             }
@@ -1297,7 +1355,17 @@ fn sweep_accept(
         let (peer, service) = ep
             .call_peer(socket, uid)
             .unwrap_or((SocketAddr::from(([0, 0, 0, 0], 0)), ServiceId(0)));
-        let call = IncomingCall::new(Call::new(Arc::clone(shared), socket, uid, peer, service));
+        let security = ep
+            .call_security(socket, uid)
+            .map(|(index, level)| CallSecurity {
+                index,
+                level,
+                identity: ep.call_identity(socket, uid),
+            })
+            .unwrap_or_default();
+        let call = IncomingCall::new(
+            Call::new(Arc::clone(shared), socket, uid, peer, service).with_security(security),
+        );
         moved = true;
         match w.send(Ok(call)) {
             Ok(()) => *refs += 1,

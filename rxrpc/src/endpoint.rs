@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rxrpc_proto::security::{ClientSecurityRef, SecurityLevel, ServerSecurityRef};
 use rxrpc_proto::wire::ServiceId;
 use rxrpc_proto::{CallParams, EndpointConfig, Snapshot, SocketId};
 
-use crate::call::{Call, IncomingCall};
-use crate::driver::{self, Armed, Command, Shared};
+use crate::call::{Call, CallSecurity, IncomingCall};
+use crate::driver::{self, Armed, Command, ListenSecurity, Shared};
 use crate::error::{Error, Result};
 use crate::socket::RxSocket;
 
@@ -79,7 +80,31 @@ impl RxEndpoint {
     ///
     /// Cancel safe: if cancelled, a listener the driver had already opened is closed.
     pub async fn listen(&self, services: &[ServiceId], backlog: usize) -> Result<Listener> {
-        self.listen_inner(services, None, backlog).await
+        self.listen_inner(services, None, backlog, ListenSecurity::default())
+            .await
+    }
+
+    /// Like [`listen`](Self::listen), accepting calls secured by `classes` (e.g. an rxkad
+    /// server object holding the service's keys) besides rxnull; with `require_security`,
+    /// rxnull calls are refused with `RX_INVALID_OPERATION`. A secured connection's calls
+    /// reach [`Listener::accept`] only after the client answered the CHALLENGE, and
+    /// [`Call::security`] then says who the client is.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`listen`](Self::listen).
+    pub async fn listen_secure(
+        &self,
+        services: &[ServiceId],
+        backlog: usize,
+        classes: Vec<ServerSecurityRef>,
+        require_security: bool,
+    ) -> Result<Listener> {
+        let security = ListenSecurity {
+            classes,
+            require: require_security,
+        };
+        self.listen_inner(services, None, backlog, security).await
     }
 
     /// Like [`listen`](Self::listen) on two services, upgrading calls to `from` that ask for
@@ -94,8 +119,13 @@ impl RxEndpoint {
         to: ServiceId,
         backlog: usize,
     ) -> Result<Listener> {
-        self.listen_inner(&[from, to], Some((from, to)), backlog)
-            .await
+        self.listen_inner(
+            &[from, to],
+            Some((from, to)),
+            backlog,
+            ListenSecurity::default(),
+        )
+        .await
     }
 
     async fn listen_inner(
@@ -103,11 +133,13 @@ impl RxEndpoint {
         services: &[ServiceId],
         upgrade: Option<(ServiceId, ServiceId)>,
         backlog: usize,
+        security: ListenSecurity,
     ) -> Result<Listener> {
         let services = services.to_vec();
         let socket = self
             .shared
             .request(|reply| Command::OpenListener {
+                security: security.clone(),
                 services: services.clone(),
                 upgrade,
                 backlog,
@@ -193,6 +225,13 @@ impl CallBuilder {
         self
     }
 
+    /// Make the call with these credentials (e.g. an rxkad or rxgk client object). Calls
+    /// share connections only when they use the same credentials object.
+    pub fn security(mut self, security: ClientSecurityRef) -> Self {
+        self.params = self.params.security(security);
+        self
+    }
+
     /// Hard limit on the whole call's duration.
     pub fn hard_timeout(mut self, d: Duration) -> Self {
         self.params = self.params.hard_timeout(d);
@@ -213,13 +252,23 @@ impl CallBuilder {
     pub async fn open(self) -> Result<Call> {
         let shared = &self.endpoint.shared;
         let user_id = shared.next_user_id.fetch_add(1, Ordering::Relaxed);
+        let security = CallSecurity {
+            index: self.params.security_index,
+            level: self
+                .params
+                .security
+                .as_ref()
+                .map_or(SecurityLevel::Plain, |s| s.level()),
+            identity: None,
+        };
         let call = Call::new(
             Arc::clone(shared),
             shared.client_socket,
             user_id,
             self.params.peer,
             self.params.service_id,
-        );
+        )
+        .with_security(security);
         let params = self.params;
         let r = shared
             .request(|reply| Command::BeginCall {

@@ -76,9 +76,10 @@ mod endpoint;
 mod error;
 pub mod socket;
 
-pub use call::{Call, IncomingCall};
+pub use call::{Call, CallSecurity, IncomingCall};
 pub use endpoint::{CallBuilder, Listener, RxEndpoint, default_config};
 pub use error::{Error, Result};
+pub use rxrpc_proto::security;
 pub use rxrpc_proto::wire::{AbortCode, ServiceId};
 pub use rxrpc_proto::{
     AbortReason, BindError, CallError, CallSnapshot, Completion, ConnSnapshot, EndpointConfig,

@@ -43,9 +43,11 @@ use bytes::Bytes;
 use rxrpc_proto::wire::{AbortCode, ServiceId};
 use rxrpc_proto::{Completion, Snapshot, SocketId};
 
-use crate::driver::{Armed, Command};
+use crate::call::CallSecurity;
+use crate::driver::{Armed, Command, ListenSecurity};
 use crate::endpoint::RxEndpoint;
 use crate::error::{Error, Result};
+use rxrpc_proto::security::ServerSecurityRef;
 
 /// What to send with [`RxSocket::sendmsg`]: the data plus the control messages of AF_RXRPC.
 ///
@@ -321,6 +323,52 @@ impl RxSocket {
             reply: Some(reply),
         })
         .await
+    }
+
+    /// Accept calls secured by `class` on this socket's services (the socket API's
+    /// `RXRPC_SECURITY_KEYRING`); with `require_security`, rxnull calls are refused
+    /// (`RXRPC_MIN_SECURITY_LEVEL` above 0).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn set_server_security(
+        &self,
+        classes: Vec<ServerSecurityRef>,
+        require_security: bool,
+    ) -> Result<()> {
+        let socket = self.socket;
+        let security = ListenSecurity {
+            classes,
+            require: require_security,
+        };
+        self.request(|reply| Command::SocketSecurity {
+            socket,
+            security,
+            reply,
+        })
+        .await
+    }
+
+    /// The security index, level and (service calls) client identity of call `user_id`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn call_security(&self, user_id: u64) -> Result<CallSecurity> {
+        let socket = self.socket;
+        let (index, level, identity) = self
+            .request(|reply| Command::CallSecurity {
+                socket,
+                user_id,
+                reply,
+            })
+            .await?;
+        Ok(CallSecurity {
+            index,
+            level,
+            identity,
+        })
     }
 
     /// The user IDs known on this socket (live calls and charges), sorted.

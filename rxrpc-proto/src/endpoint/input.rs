@@ -104,7 +104,13 @@ impl Endpoint {
         }
     }
 
-    fn on_packet(&mut self, now: Instant, from: SocketAddr, header: Header, body: Bytes) {
+    pub(super) fn on_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        header: Header,
+        body: Bytes,
+    ) {
         let to_server = header.is_client_initiated();
         if header.service_id.0 == 0 {
             self.stats.dropped += 1;
@@ -167,6 +173,10 @@ impl Endpoint {
         }
         if header.call_number.is_connection_level() {
             self.on_conn_packet(now, ck, &header, body);
+            return;
+        }
+        if !conn.is_secure() {
+            self.on_unsecured_packet(now, ck, header, body);
             return;
         }
         let ch = header.cid.channel();
@@ -235,16 +245,14 @@ impl Endpoint {
             }
             return None;
         };
+        let security = match self.service_security(sock, from, header) {
+            Ok(s) => s,
+            Err(code) => {
+                self.reject(from, header, PacketType::ABORT, Some(code));
+                return None;
+            }
+        };
         let socket = self.sockets.get(sock)?;
-        if header.security_index.0 != 0 {
-            self.reject(
-                from,
-                header,
-                PacketType::ABORT,
-                Some(AbortCode::RX_INVALID_OPERATION),
-            );
-            return None;
-        }
         if !socket.listening {
             self.reject(
                 from,
@@ -277,6 +285,9 @@ impl Endpoint {
         );
         conn.upgrade = upgraded;
         conn.socket = Some(sock);
+        if let super::secure::ServiceSecurity::Class(state) = security {
+            conn.security = Some(state);
+        }
         let ck = self.conns.insert(conn);
         self.peers.entry(from).or_default().conns += 1;
         self.service_conns
@@ -321,6 +332,18 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(ck) else {
             return false;
         };
+        // Credentials that ran out refuse new calls (the class says with which code).
+        if let Some(code) = conn.security.as_ref().and_then(|s| s.expired()) {
+            if let Some(s) = self.sockets.get_mut(sock) {
+                s.charges.push_front(key);
+            }
+            self.reject(from, header, PacketType::ABORT, Some(code));
+            return false;
+        }
+        let capacity = conn
+            .security
+            .as_ref()
+            .map(|s| s.data_capacity(crate::wire::JUMBO_DATALEN));
         let slot = &mut conn.channels[ch.index()];
         slot.call = Some(key);
         slot.call_number = header.call_number;
@@ -331,6 +354,9 @@ impl Endpoint {
         };
         call.peer = from;
         call.service_id = service_id;
+        if let Some(cap) = capacity {
+            call.tx.max_payload = cap.clamp(1, crate::wire::JUMBO_DATALEN);
+        }
         call.conn = Some(ck);
         call.channel = ch;
         call.call_number = header.call_number;
@@ -416,6 +442,8 @@ impl Endpoint {
                     self.complete_call(now, k, Completion::RemoteAbort(code));
                 }
             }
+            PacketType::CHALLENGE => self.on_challenge(now, ck, header, body),
+            PacketType::RESPONSE => self.on_response(now, ck, header, body),
             _ => self.stats.dropped += 1,
         }
     }
@@ -497,6 +525,7 @@ impl Endpoint {
         );
         let mut readable = false;
         let mut complete = false;
+        let ck = call.conn;
         for (h, payload) in data.subpackets(header) {
             if !receiving {
                 // Late duplicates of a phase that is over.
@@ -514,6 +543,25 @@ impl Endpoint {
             }
             let last = h.flags.contains(Flags::LAST_PACKET);
             let req = h.flags.contains(Flags::REQUEST_ACK);
+            let security = ck
+                .and_then(|ck| self.conns.get_mut(ck))
+                .and_then(|c| c.security.as_mut());
+            let payload = match security {
+                None => payload,
+                Some(sec) => match sec.verify_packet(&h, payload) {
+                    Ok(p) => p,
+                    Err(code) => {
+                        self.stats.verify_failures += 1;
+                        self.local_abort(
+                            now,
+                            key,
+                            code,
+                            AbortReason::ProtocolError("verify-packet-failed"),
+                        );
+                        return;
+                    }
+                },
+            };
             match call.rx.on_data(h.seq, h.serial, last, req, payload) {
                 Ok(o) => {
                     readable |= o.readable;

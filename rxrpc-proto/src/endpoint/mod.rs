@@ -24,10 +24,12 @@
 mod debug;
 mod input;
 mod process;
+mod secure;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -37,6 +39,7 @@ use crate::call::{Call, Side};
 use crate::config::{CallParams, EndpointConfig};
 use crate::conn::{BundleKey, Conn};
 use crate::rng::Rng;
+use crate::security::{PeerIdentity, SecurityLevel, ServerSecurityRef};
 use crate::stats::{CallSnapshot, ConnSnapshot, PeerSnapshot, Snapshot};
 use crate::time::Instant;
 use crate::wire::{AbortCode, ConnId, Epoch, SecurityIndex, ServiceId};
@@ -193,6 +196,18 @@ pub struct EndpointStats {
     pub acks_in: [u64; 10],
     /// Service calls that completed (any way).
     pub service_calls_done: u64,
+    /// DATA packets that failed their security class's verification.
+    pub verify_failures: u64,
+    /// CHALLENGEs sent (service) and answered (client).
+    pub challenges_sent: u64,
+    /// RESPONSEs sent (client).
+    pub responses_sent: u64,
+    /// RESPONSEs verified (service).
+    pub responses_verified: u64,
+    /// RESPONSEs refused (service) or CHALLENGEs refused (client); the connection was aborted.
+    pub security_failures: u64,
+    /// Connections aborted as a whole (connection-level ABORT sent).
+    pub conn_aborts_sent: u64,
 }
 
 /// Per-peer counters (the `/proc/net/rxrpc/peers` and rxdebug GETPEER analogue).
@@ -238,6 +253,10 @@ pub(crate) struct Socket {
     charges: VecDeque<Key>,
     user_ids: HashMap<u64, Key>,
     recv_queue: VecDeque<Key>,
+    /// Security classes the socket's services accept, besides rxnull.
+    security: Vec<ServerSecurityRef>,
+    /// Refuse rxnull calls (every caller must authenticate).
+    require_security: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -359,6 +378,55 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Let the socket's services accept calls secured by `class` (rxkad, rxgk, ...), replacing
+    /// any class with the same security index. Incoming connections of that index are
+    /// challenged, and their calls are delivered only once the client's RESPONSE is verified.
+    pub fn add_server_security(
+        &mut self,
+        socket: SocketId,
+        class: ServerSecurityRef,
+    ) -> Result<(), BindError> {
+        let s = self
+            .sockets
+            .get_mut(socket.0)
+            .ok_or(BindError::SocketClosed)?;
+        let index = class.security_index();
+        s.security.retain(|c| c.security_index() != index);
+        s.security.push(class);
+        Ok(())
+    }
+
+    /// Refuse (with `RX_INVALID_OPERATION`) incoming calls without security when `on`; by
+    /// default rxnull calls are accepted.
+    pub fn set_require_security(&mut self, socket: SocketId, on: bool) -> Result<(), BindError> {
+        let s = self
+            .sockets
+            .get_mut(socket.0)
+            .ok_or(BindError::SocketClosed)?;
+        s.require_security = on;
+        Ok(())
+    }
+
+    /// The authenticated identity of the client of a service call (`None` for rxnull calls and
+    /// client calls).
+    pub fn call_identity(&self, socket: SocketId, user_id: u64) -> Option<Arc<PeerIdentity>> {
+        let key = self.lookup(socket, user_id).ok()?;
+        let ck = self.calls.get(key)?.conn?;
+        self.conns.get(ck)?.identity.clone()
+    }
+
+    /// The security index and level of a call's connection.
+    pub fn call_security(
+        &self,
+        socket: SocketId,
+        user_id: u64,
+    ) -> Option<(SecurityIndex, SecurityLevel)> {
+        let key = self.lookup(socket, user_id).ok()?;
+        let ck = self.calls.get(key)?.conn?;
+        let conn = self.conns.get(ck)?;
+        Some((conn.security_index, conn.level()))
+    }
+
     /// Upgrade calls that ask for it from service `from` to `to` (both bound to the socket).
     pub fn set_upgrade(
         &mut self,
@@ -453,10 +521,18 @@ impl Endpoint {
         if params.service_id.0 == 0 {
             return Err(CallError::InvalidParams("service ID 0"));
         }
-        if params.security_index != SecurityIndex::NULL {
-            return Err(CallError::InvalidParams(
-                "only the null security class is available",
-            ));
+        match &params.security {
+            None if params.security_index != SecurityIndex::NULL => {
+                return Err(CallError::InvalidParams(
+                    "a security index other than 0 needs credentials (CallParams::security)",
+                ));
+            }
+            Some(sec) if sec.security_index() == SecurityIndex::NULL => {
+                return Err(CallError::InvalidParams(
+                    "credentials must name a security class other than rxnull",
+                ));
+            }
+            _ => {}
         }
         let s = self.sockets.get(socket.0).ok_or(CallError::SocketClosed)?;
         if s.user_ids.contains_key(&user_id) {
@@ -475,6 +551,15 @@ impl Endpoint {
         call.upgrade = params.upgrade;
         call.tx.total_len = params.tx_total_len;
         call.hard_timeout = params.hard_timeout;
+        if let Some(sec) = &params.security {
+            let cap = sec.data_capacity(crate::wire::JUMBO_DATALEN);
+            if cap == 0 || cap > crate::wire::JUMBO_DATALEN {
+                return Err(CallError::InvalidParams(
+                    "the security class reports an unusable packet capacity",
+                ));
+            }
+            call.tx.max_payload = cap;
+        }
         if let Some(t) = params.idle_timeout {
             call.idle_timeout = t;
         }
@@ -485,7 +570,7 @@ impl Endpoint {
             s.user_ids.insert(user_id, key);
         }
         tracing_event(self.epoch, key, "new-client", 2);
-        self.connect_call(now, key, params.security_index);
+        self.connect_call(now, key, params.security);
         self.run_attention(now);
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! driver task), which plays the part of the kernel's I/O thread.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -13,23 +14,34 @@ use crate::arena::Key;
 use crate::call::state::{AbortReason, CallState, Completion};
 use crate::call::{Call, Side};
 use crate::conn::{BundleKey, Conn, LastCall, Terminal};
+use crate::security::ClientSecurityRef;
 use crate::time::Instant;
 use crate::wire::{
-    AbortCode, Ack, AckReason, AckTrailer, Channel, ConnId, Flags, Header, PacketType,
+    AbortCode, Ack, AckReason, AckTrailer, Channel, ConnId, Flags, HEADER_LEN, Header, PacketType,
     SecurityIndex, Seq, Serial,
 };
 
 impl Endpoint {
     // ----- connecting client calls ---------------------------------------------------------
 
-    pub(super) fn connect_call(&mut self, now: Instant, key: Key, security_index: SecurityIndex) {
+    pub(super) fn connect_call(
+        &mut self,
+        now: Instant,
+        key: Key,
+        security: Option<ClientSecurityRef>,
+    ) {
         let Some(call) = self.calls.get(key) else {
             return;
         };
         let bundle = BundleKey {
             peer: call.peer,
             service_id: call.service_id,
-            security_index,
+            security_index: security
+                .as_ref()
+                .map_or(SecurityIndex::NULL, |s| s.security_index()),
+            security_id: security
+                .as_ref()
+                .map_or(0, |s| Arc::as_ptr(s) as *const () as usize),
             upgrade: call.upgrade,
         };
         let exclusive = call.exclusive;
@@ -63,9 +75,25 @@ impl Endpoint {
             self.epoch,
             cid,
             service_id,
-            security_index,
+            bundle.security_index,
             now,
         );
+        if let Some(sec) = &security {
+            match sec.new_conn(&conn.ident()) {
+                Ok(state) => conn.security = Some(state),
+                Err(code) => {
+                    self.complete_call(
+                        now,
+                        key,
+                        Completion::LocalAbort {
+                            code,
+                            reason: AbortReason::UnsupportedSecurity,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
         conn.dont_reuse = exclusive;
         conn.upgrade = bundle.upgrade;
         if !exclusive {
@@ -182,6 +210,7 @@ impl Endpoint {
             }
             let rtt_samples = call.tx.rtt.samples;
             let mut sent_any = false;
+            let mut secure_failed = None;
             let sent = call.tx.transmit(
                 now,
                 |buf, request_ack| {
@@ -196,9 +225,22 @@ impl Endpoint {
                     if upgrade_probe && buf.seq.0 == 1 {
                         h.user_status = 1;
                     }
-                    let mut out = Vec::with_capacity(28 + buf.data.len());
-                    h.emit(&mut out);
-                    out.extend_from_slice(&buf.data);
+                    let mut out = Vec::with_capacity(HEADER_LEN + buf.data.len() + 16);
+                    match conn.security.as_mut() {
+                        None => {
+                            h.emit(&mut out);
+                            out.extend_from_slice(&buf.data);
+                        }
+                        Some(sec) => {
+                            // The class may set header fields (the checksum): write the header
+                            // after the payload is secured.
+                            out.extend_from_slice(&[0; HEADER_LEN]);
+                            if let Err(code) = sec.secure_packet(&mut h, &buf.data, &mut out) {
+                                secure_failed = Some(code);
+                            }
+                            out[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+                        }
+                    }
                     stats.datagrams_out += 1;
                     stats.packets_out[1] += 1;
                     let resend = buf.retransmits > 0 || buf.lost;
@@ -242,6 +284,15 @@ impl Endpoint {
                 call.timers.delayed_ack = None;
             }
             let _ = sent_any;
+            if let Some(code) = secure_failed {
+                self.local_abort(
+                    now,
+                    key,
+                    code,
+                    AbortReason::ProtocolError("secure-packet-failed"),
+                );
+                return;
+            }
         }
         // ACKs owed by the receive side.
         let receiving =

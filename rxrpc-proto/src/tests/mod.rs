@@ -6,6 +6,7 @@
 
 mod brief;
 mod calls;
+mod security;
 mod trace;
 
 use std::collections::VecDeque;
