@@ -98,6 +98,10 @@ pub(crate) struct Conn {
     pub(crate) packets_received: u64,
     /// Deadline currently in the endpoint's timer heap.
     pub(crate) scheduled: Option<Instant>,
+    /// Client: the credentials the connection was made with. Held so that the object's
+    /// address, part of the bundle key, cannot be reused by other credentials while the
+    /// connection lives.
+    pub(crate) credentials: Option<crate::security::ClientSecurityRef>,
     /// Security state of the connection's class (`None`: rxnull).
     pub(crate) security: Option<Box<dyn ConnSecurity>>,
     /// Service: who the verified RESPONSE said the client is.
@@ -141,6 +145,7 @@ impl Conn {
             packets_sent: 0,
             packets_received: 0,
             scheduled: None,
+            credentials: None,
             security: None,
             identity: None,
             held: VecDeque::new(),

@@ -207,6 +207,22 @@ pub trait ConnSecurity: Send + Debug {
         Err(AbortCode::RX_PROTOCOL_ERROR)
     }
 
+    /// Client: answer a CHALLENGE with application data carried in the RESPONSE (yfs-rxgk's
+    /// `appdata`; see [`ManagedChallenges`]). The default accepts only empty data.
+    fn respond_with_app_data(
+        &mut self,
+        header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+        app_data: &[u8],
+    ) -> Result<Vec<u8>, AbortCode> {
+        if app_data.is_empty() {
+            self.respond_to_challenge(header, challenge, counters)
+        } else {
+            Err(AbortCode::RX_INVALID_OPERATION)
+        }
+    }
+
     /// Service: the body of a CHALLENGE to send (called again for a retransmission; a class
     /// may keep its nonce). `None` if the class needs no challenge.
     fn issue_challenge(&mut self) -> Option<Vec<u8>> {
@@ -261,3 +277,135 @@ pub trait ServerSecurity: Send + Sync + Debug {
 pub type ClientSecurityRef = Arc<dyn ClientSecurity>;
 /// Shared server keys, as a service socket holds them.
 pub type ServerSecurityRef = Arc<dyn ServerSecurity>;
+
+/// What an application sees of a CHALLENGE it manages (see [`ManagedChallenges`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChallengeInfo {
+    /// The server's address.
+    pub peer: SocketAddr,
+    /// The service of the connection.
+    pub service_id: ServiceId,
+    /// The connection's security index.
+    pub security_index: SecurityIndex,
+    /// The raw CHALLENGE body (e.g. rxgk's 20-byte nonce).
+    pub challenge: Bytes,
+}
+
+/// The application's answer to a CHALLENGE: the application data for the RESPONSE, or an abort
+/// code that rejects the challenge (and aborts the connection).
+pub type ChallengeAnswer = Result<Bytes, AbortCode>;
+
+/// Callback deciding how to answer a CHALLENGE.
+pub type ChallengeHandler = Arc<dyn Fn(&ChallengeInfo) -> ChallengeAnswer + Send + Sync>;
+
+/// Application-managed challenges (the userspace counterpart of the kernel's
+/// `RXRPC_MANAGE_RESPONSE` out-of-band messages): wraps client credentials so that every
+/// CHALLENGE on their connections is shown to `handler`, which supplies the application data
+/// for the RESPONSE (yfs-rxgk `appdata`, e.g. a token for a callback channel) or rejects the
+/// challenge with an abort code.
+///
+/// The handler runs on the endpoint's driver and must not block.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use bytes::Bytes;
+/// # use rxrpc_proto::security::*;
+/// # fn wrap(creds: ClientSecurityRef) -> ClientSecurityRef {
+/// Arc::new(ManagedChallenges::new(creds, Arc::new(|c: &ChallengeInfo| {
+///     println!("{} challenges us", c.peer);
+///     Ok(Bytes::from_static(b"callback-token"))
+/// })))
+/// # }
+/// ```
+pub struct ManagedChallenges {
+    inner: ClientSecurityRef,
+    handler: ChallengeHandler,
+}
+
+impl ManagedChallenges {
+    /// Wrap `inner` so that `handler` answers its connections' CHALLENGEs.
+    pub fn new(inner: ClientSecurityRef, handler: ChallengeHandler) -> Self {
+        ManagedChallenges { inner, handler }
+    }
+}
+
+impl Debug for ManagedChallenges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedChallenges")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSecurity for ManagedChallenges {
+    fn security_index(&self) -> SecurityIndex {
+        self.inner.security_index()
+    }
+    fn level(&self) -> SecurityLevel {
+        self.inner.level()
+    }
+    fn data_capacity(&self, max_payload: usize) -> usize {
+        self.inner.data_capacity(max_payload)
+    }
+    fn new_conn(&self, ident: &ConnIdent) -> Result<Box<dyn ConnSecurity>, AbortCode> {
+        Ok(Box::new(ManagedConn {
+            inner: self.inner.new_conn(ident)?,
+            handler: Arc::clone(&self.handler),
+            ident: *ident,
+        }))
+    }
+}
+
+struct ManagedConn {
+    inner: Box<dyn ConnSecurity>,
+    handler: ChallengeHandler,
+    ident: ConnIdent,
+}
+
+impl Debug for ManagedConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedConn")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnSecurity for ManagedConn {
+    fn level(&self) -> SecurityLevel {
+        self.inner.level()
+    }
+    fn is_secure(&self) -> bool {
+        self.inner.is_secure()
+    }
+    fn data_capacity(&self, max_payload: usize) -> usize {
+        self.inner.data_capacity(max_payload)
+    }
+    fn secure_packet(
+        &mut self,
+        header: &mut Header,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AbortCode> {
+        self.inner.secure_packet(header, data, out)
+    }
+    fn verify_packet(&mut self, header: &Header, payload: Bytes) -> Result<Bytes, AbortCode> {
+        self.inner.verify_packet(header, payload)
+    }
+    fn respond_to_challenge(
+        &mut self,
+        header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+    ) -> Result<Vec<u8>, AbortCode> {
+        let info = ChallengeInfo {
+            peer: self.ident.peer,
+            service_id: self.ident.service_id,
+            security_index: self.ident.security_index,
+            challenge: challenge.clone(),
+        };
+        let app_data = (self.handler)(&info)?;
+        self.inner
+            .respond_with_app_data(header, challenge, counters, &app_data)
+    }
+}

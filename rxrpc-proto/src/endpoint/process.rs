@@ -80,7 +80,10 @@ impl Endpoint {
         );
         if let Some(sec) = &security {
             match sec.new_conn(&conn.ident()) {
-                Ok(state) => conn.security = Some(state),
+                Ok(state) => {
+                    conn.security = Some(state);
+                    conn.credentials = Some(Arc::clone(sec));
+                }
                 Err(code) => {
                     self.complete_call(
                         now,

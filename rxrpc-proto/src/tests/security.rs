@@ -93,6 +93,18 @@ impl ConnSecurity for ToyConn {
         r.extend(self.name.bytes().map(|b| b ^ self.secret));
         Ok(r)
     }
+    fn respond_with_app_data(
+        &mut self,
+        header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+        app_data: &[u8],
+    ) -> Result<Vec<u8>, AbortCode> {
+        let mut r = self.respond_to_challenge(header, challenge, counters)?;
+        r.push(b'|');
+        r.extend_from_slice(app_data);
+        Ok(r)
+    }
     fn issue_challenge(&mut self) -> Option<Vec<u8>> {
         let n = *self.nonce.get_or_insert(0x1234_5678);
         Some(n.to_be_bytes().to_vec())
@@ -113,16 +125,19 @@ impl ConnSecurity for ToyConn {
         if level < self.min_level {
             return Err(TOY_LEVEL);
         }
-        let name: String = response[5..]
-            .iter()
-            .map(|b| char::from(b ^ self.secret))
-            .collect();
+        let (name, app) = match response[5..].iter().position(|&b| b == b'|') {
+            Some(i) => (&response[5..5 + i], response.slice(6 + i..)),
+            None => (&response[5..], Bytes::new()),
+        };
+        let name: String = name.iter().map(|b| char::from(b ^ self.secret)).collect();
         if !name.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(TOY_BAD);
         }
         self.level = level;
         self.secure = true;
-        Ok(PeerIdentity::new(TOY, level, &name))
+        let mut id = PeerIdentity::new(TOY, level, &name);
+        id.app_data = app;
+        Ok(id)
     }
 }
 
@@ -617,4 +632,60 @@ fn events_for_secured_calls_are_ordinary() {
     net.run_for(Duration::from_secs(1));
     assert_eq!(net.ep(0).live_calls(), 0);
     assert_eq!(net.ep(1).live_calls(), 8, "only the charges remain");
+}
+
+#[test]
+fn managed_challenges_carry_app_data_or_reject() {
+    let (mut net, cs, ss) = secured_pair(58, 0x77, SecurityLevel::Plain);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = Arc::clone(&seen);
+    let managed: ClientSecurityRef = Arc::new(ManagedChallenges::new(
+        toy(0x77, SecurityLevel::Auth),
+        Arc::new(move |c: &ChallengeInfo| {
+            seen2.lock().unwrap().push(c.clone());
+            Ok(Bytes::from_static(b"callback-token"))
+        }),
+    ));
+    let now = net.now;
+    let p = params(&net).security(managed);
+    net.ep(0).begin_call(now, cs, 1, p).unwrap();
+    net.ep(0)
+        .send(now, cs, 1, Bytes::from_static(b"hi"), false)
+        .unwrap();
+    let mut sid = None;
+    net.run_until(Duration::from_secs(10), |n| {
+        let now = n.now;
+        while let Some(m) = n.ep(1).recvmsg(now, ss, 1 << 20) {
+            sid = Some(m.user_id);
+        }
+        sid.is_some()
+    });
+    let id = net.ep(1).call_identity(ss, sid.unwrap()).unwrap();
+    assert_eq!(&id.app_data[..], b"callback-token");
+    assert_eq!(id.name, "alice");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].security_index, TOY);
+    assert_eq!(&seen[0].challenge[..], &0x1234_5678u32.to_be_bytes());
+    drop(seen);
+
+    // A handler that rejects: the client's connection is aborted with its code.
+    let rejecting: ClientSecurityRef = Arc::new(ManagedChallenges::new(
+        toy(0x77, SecurityLevel::Auth),
+        Arc::new(|_: &ChallengeInfo| Err(AbortCode(4242))),
+    ));
+    let now = net.now;
+    let p = params(&net).security(rejecting);
+    net.ep(0).begin_call(now, cs, 2, p).unwrap();
+    net.ep(0)
+        .send(now, cs, 2, Bytes::from_static(b"x"), false)
+        .unwrap();
+    let (_, term) = recv_all(&mut net, 0, cs, 2, Duration::from_secs(10));
+    assert!(matches!(
+        term,
+        Some(Completion::LocalAbort {
+            code: AbortCode(4242),
+            ..
+        })
+    ));
 }
