@@ -131,7 +131,24 @@ pub struct RxkadServerConn {
 }
 
 impl RxkadServerConn {
-    /// The nonce of the challenge outstanding, if one was issued.
+    /// A version-2 CHALLENGE body with the given nonce instead of a random one: for tests and
+    /// for replaying captured handshakes. [`ConnSecurity::issue_challenge`] is what a service
+    /// uses.
+    pub fn issue_challenge_with_nonce(&mut self, nonce: u32) -> Vec<u8> {
+        self.nonce = Some(nonce);
+        self.challenging = true;
+        let c = Challenge::RxkadV2(RxkadChallengeV2 {
+            version: 2,
+            nonce,
+            min_level: self.shared.min_level.to_wire(),
+            spare: 0,
+        });
+        let mut out = Vec::with_capacity(c.buffer_len());
+        c.emit(&mut out);
+        out
+    }
+
+    /// The nonce of the last challenge issued, if any.
     pub fn nonce(&self) -> Option<u32> {
         self.nonce
     }
@@ -290,17 +307,7 @@ impl ConnSecurity for RxkadServerConn {
             Some(n) if self.challenging => n,
             _ => random::u32(),
         };
-        self.nonce = Some(nonce);
-        self.challenging = true;
-        let c = Challenge::RxkadV2(RxkadChallengeV2 {
-            version: 2,
-            nonce,
-            min_level: self.shared.min_level.to_wire(),
-            spare: 0,
-        });
-        let mut out = Vec::with_capacity(c.buffer_len());
-        c.emit(&mut out);
-        Some(out)
+        Some(self.issue_challenge_with_nonce(nonce))
     }
 
     fn verify_response(
