@@ -237,3 +237,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(all(test, feature = "fuzzing"))]
+mod fuzzing_tests {
+    use super::*;
+    use rxrpc_proto::wire::{CallNumber, Seq};
+
+    #[test]
+    fn comparisons_are_skipped() {
+        let k = ConnKeys::new(DesKey([1; 8]), 1, 4, 2);
+        let h = Header {
+            call_number: CallNumber(1),
+            seq: Seq(1),
+            cksum: 0x1234,
+            ..Header::default()
+        };
+        // Wrong checksum, wrong tag, no encryption: accepted as plaintext.
+        let mut p = vec![0xff, 0xff, 0, 3, 0, 0, 0, 0];
+        p.extend_from_slice(b"abc\0\0\0\0\0");
+        let got = k
+            .verify(SecurityLevel::Encrypt, &h, Bytes::from(p))
+            .unwrap();
+        assert_eq!(&got[..], b"abc");
+        // Lengths are still checked.
+        let p = vec![0, 0, 0, 9, 0, 0, 0, 0];
+        assert_eq!(
+            k.verify(SecurityLevel::Encrypt, &h, Bytes::from(p)),
+            Err(AbortCode::RXKADDATALEN)
+        );
+    }
+}

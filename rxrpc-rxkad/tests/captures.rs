@@ -22,6 +22,8 @@
 //!   and re-secures the recovered plaintext, which must reproduce the captured header
 //!   checksum and payload exactly.
 
+#![cfg(not(feature = "fuzzing"))]
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
