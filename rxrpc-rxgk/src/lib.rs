@@ -1,1 +1,3 @@
-//! The rxgk security class (work in progress).
+//! The yfs-rxgk security class (work in progress).
+pub mod hex;
+pub mod krb5;
