@@ -168,6 +168,10 @@ impl ClientSecurity for RxkadClient {
         self.token.level
     }
 
+    fn data_capacity(&self, max_payload: usize) -> usize {
+        crate::packet::data_capacity(self.token.level, max_payload)
+    }
+
     fn new_conn(&self, ident: &ConnIdent) -> Result<Box<dyn ConnSecurity>, AbortCode> {
         Ok(Box::new(self.new_client_conn(ident)?))
     }
