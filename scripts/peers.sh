@@ -45,6 +45,10 @@ CM_PORT="${RXRPC_LINUX_CM_PORT:-17001}"
 ECHO_SERVER="${RXRPC_ECHO_SERVER:-}"
 ECHO_PORT="${RXRPC_ECHO_PORT:-17100}"
 ECHO_SERVICE=1234
+ECHO_STRICT_SERVICE=1235
+# Secured boot-time calls of the guest kernel's client to our echo server: "LABEL EXPECT SPEC"
+# lines made by secure_calls, numbered after the rxnull call (RXVM-CALL 1).
+SECURE_CALLS_FILE="${CACHE}/echo-secure-calls"
 # krxcall REQHEX[+N]: "rxrpc-echo" and 3000 zero bytes = 3010 bytes, several DATA packets.
 ECHO_REQUEST="72787270632d6563686f+3000"
 RXKAD_KEY=0123456789abcdef
@@ -167,7 +171,11 @@ echo_alive() { # PID BINARY
 }
 start_echo() { # LOG: our echo server, which the guest's boot-time call needs to find running
     [ -x "$ECHO_SERVER" ] || { log "echo server $ECHO_SERVER is not an executable"; return 1; }
-    "$ECHO_SERVER" "127.0.0.1:$ECHO_PORT" "$ECHO_SERVICE" </dev/null >"$1" 2>&1 &
+    # It holds the same rxkad key as krxperf (kvno 1) and the yfs-rxgk key, and has a second,
+    # strict service that refuses rxnull and anything below encrypt.
+    "$ECHO_SERVER" "127.0.0.1:$ECHO_PORT" "$ECHO_SERVICE" --rxkad-key "$RXKAD_KEY:1" \
+        --rxgk-key "$RXGK_KEY" --strict-service "$ECHO_STRICT_SERVICE:encrypt" \
+        </dev/null >"$1" 2>&1 &
     local pid=$!
     state_set ECHO_PID "$pid"
     state_set ECHO_BIN "$ECHO_SERVER"
@@ -184,11 +192,58 @@ echo_call_result() { # the guest console's RXVM-CALL line for the boot-time call
     tr -d '\r' < "$CACHE/run-$RXPERF_PORT/console.log" 2>/dev/null |
         grep -F "RXVM-CALL " | grep -F " port=$ECHO_PORT service=$ECHO_SERVICE " | head -1
 }
+# secure_calls: the guest's rxkad and yfs-rxgk calls to our echo server, with tickets and tokens
+# minted now by the shared scripts (independent of our code) from the keys our server holds.
+# One line per call: LABEL EXPECT SPEC, EXPECT = reply | abort:CODE | refused (the kernel
+# client itself gives up, e.g. on a CHALLENGE asking for more than it offers).
+secure_calls() {
+    local t now wrong_key=fedcba9876543210 req="$ECHO_REQUEST" to="10.0.2.2/$ECHO_PORT"
+    now="$(date +%s)"
+    ticket() { # ARGS... -> KVNO:SESSION:TICKET
+        local out; out="$(python3 "$AFS_DIR/make-rxkad-ticket.py" make "$@")" || return 1
+        printf '%s:%s:%s' "$(sed -n 's/^KVNO=//p' <<<"$out")" \
+            "$(sed -n 's/^SESSION_KEY=//p' <<<"$out")" "$(sed -n 's/^TICKET=//p' <<<"$out")"
+    }
+    t="$(ticket --key "$RXKAD_KEY" --kvno 1 --name admin --life 7200)" || return 1
+    echo "rxkad-clear reply $to:$ECHO_SERVICE:plain:$req:$t"
+    echo "rxkad-auth reply $to:$ECHO_SERVICE:auth:$req:$t"
+    echo "rxkad-crypt reply $to:$ECHO_SERVICE:encrypt:$req:$t"
+    echo "rxkad-strict-crypt reply $to:$ECHO_STRICT_SERVICE:encrypt:$req:$t"
+    echo "rxkad-strict-auth refused $to:$ECHO_STRICT_SERVICE:auth:$req:$t"
+    echo "rxnull-strict abort:-2 $to:$ECHO_STRICT_SERVICE:none:$req"
+    echo "rxkad-wrong-key abort:19270407 $to:$ECHO_SERVICE:encrypt:$req:$(ticket --key "$wrong_key" --kvno 1 --name admin --life 7200)"
+    echo "rxkad-expired abort:19270409 $to:$ECHO_SERVICE:encrypt:$req:$(ticket --key "$RXKAD_KEY" --kvno 1 --name admin --start $((now - 7200)) --life 600)"
+    [ -f "$OUT/rxgk/rxrpc.ko" ] || return 0
+    local gk="${RXGK_KEY##*:}" tok
+    token() { # ARGS... -> ENCTYPE:K0:TICKET
+        local out; out="$(python3 "$LK_DIR/make-rxgk-token.py" token "$@")" || return 1
+        printf '%s:%s:%s' "$(sed -n 's/^ENCTYPE=//p' <<<"$out")" \
+            "$(sed -n 's/^K0=//p' <<<"$out")" "$(sed -n 's/^TICKET=//p' <<<"$out")"
+    }
+    tok="$(token --server-key "$gk" --enctype 18 --kvno 1 --level encrypt)" || return 1
+    echo "rxgk-encrypt reply $to:$ECHO_SERVICE:encrypt:$req:rxgk:$tok"
+    # No application-managed (oob) call: Linux 7.3.4's hardened usercopy BUG()s in
+    # rxrpc_recvmsg -> put_cmsg when it hands the CHALLENGE's OOB ID to krxcall (seen here with
+    # our server and rxgk; the oops kills krxcall). rxrpc's own ManagedChallenges is tested
+    # against our server instead.
+    echo "rxgk-auth reply $to:$ECHO_SERVICE:auth:$req:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level auth)"
+    echo "rxgk-rekey reply $to:$ECHO_SERVICE:encrypt:${req%+*}+200000:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level encrypt --bytelife 14):0:14"
+    echo "rxgk-wrong-key abort:any $to:$ECHO_SERVICE:encrypt:$req:rxgk:$(token --server-key "$(printf '%064x' 99)" --enctype 18 --kvno 1 --level encrypt)"
+    echo "rxgk-expired abort:any $to:$ECHO_SERVICE:encrypt:$req:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level encrypt --start $((now - 7200)) --expire-in 600)"
+}
 boot_vm() { # LOG
     local args=(--suite "$SUITE" --cache "$CACHE" --key "$RXKAD_KEY")
     [ -f "$OUT/rxgk/rxrpc.ko" ] && args+=(--rxgk-key "$RXGK_KEY")
     # The guest reaches the host's 127.0.0.1 as 10.0.2.2 (slirp).
     want_echo && args+=(--call "10.0.2.2/$ECHO_PORT:$ECHO_SERVICE:none:$ECHO_REQUEST")
+    if want_echo; then
+        secure_calls > "$SECURE_CALLS_FILE.tmp" || { log "minting tickets/tokens failed"; return 1; }
+        mv "$SECURE_CALLS_FILE.tmp" "$SECURE_CALLS_FILE"
+        local label expect spec
+        while read -r label expect spec; do
+            args+=(--call "$spec")
+        done < "$SECURE_CALLS_FILE"
+    fi
     "$LK_DIR/boot.sh" "${args[@]}" "$RXPERF_PORT" "$CM_PORT" >"$1" 2>&1
 }
 
@@ -233,6 +288,9 @@ write_env() { # CELL_DIR
             echo "export RXRPC_ECHO_SERVICE='$ECHO_SERVICE'"
             echo "export RXRPC_ECHO_CALL_REQUEST='$ECHO_REQUEST'"
             echo "export RXRPC_ECHO_LOG='$(state_get ECHO_LOG)'"
+            echo "export RXRPC_ECHO_STRICT_SERVICE='$ECHO_STRICT_SERVICE'"
+            # "N LABEL EXPECT" per secured boot-time call (N = its RXVM-CALL number).
+            echo "export RXRPC_ECHO_SECURE_CALLS='$(awk '{ printf "%s%d %s %s", (NR > 1 ? ";" : ""), NR + 1, $1, $2 }' "$SECURE_CALLS_FILE")'"
         fi
     } > "$tmp"
     mv "$tmp" "$ENV_FILE"

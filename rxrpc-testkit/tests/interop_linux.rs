@@ -615,7 +615,7 @@ fn krxcall_at_boot_got_echo_from_our_server() {
     let prefix = format!("port={} service={} ", echo.port, echo.service);
     let lines: Vec<&str> = console
         .lines()
-        .filter(|l| l.starts_with("RXVM-CALL ") && l.contains(&prefix))
+        .filter(|l| l.starts_with("RXVM-CALL ") && l.contains(&prefix) && l.contains(" sec=none "))
         .collect();
     assert_eq!(
         lines.len(),
@@ -652,4 +652,84 @@ fn krxcall_at_boot_got_echo_from_our_server() {
             request.len()
         );
     }
+}
+
+/// The guest kernel's client made secured calls to our echo server at boot (rxkad at clear,
+/// auth and crypt with tickets minted by OpenAFS's ticket format script; yfs-rxgk at auth and
+/// encrypt with tokens from the kernel README's token script, one pushing 200 KB under a 16 KB
+/// key budget so both sides rekey), and the refusals:
+/// wrong key, expired ticket, a level below the strict service's minimum, rxnull to the strict
+/// service. `scripts/peers.sh` lists them in `RXRPC_ECHO_SECURE_CALLS` as `N LABEL EXPECT`.
+#[test]
+fn krxcall_secured_calls_at_boot() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    let (echo, calls) = match boot_echo(guest).and_then(|e| {
+        peer_var("RXRPC_ECHO_SECURE_CALLS")
+            .ok_or_else(|| "RXRPC_ECHO_SECURE_CALLS is not set".to_string())
+            .map(|c| (e, c))
+    }) {
+        Ok(x) => x,
+        Err(why) => {
+            if rxrpc_testkit::peers_required() {
+                panic!("the guest's secured boot-time calls are not set up: {why}");
+            }
+            eprintln!("SKIPPED: secured krxcall boot calls not configured ({why})");
+            return;
+        }
+    };
+    let console = std::fs::read_to_string(&echo.console)
+        .unwrap_or_else(|e| panic!("{}: {e}", echo.console.display()))
+        .replace('\r', "");
+    let log = echo
+        .server_log
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .unwrap_or_default();
+    let mut failures = Vec::new();
+    let mut n_calls = 0;
+    for spec in calls.split(';').filter(|s| !s.is_empty()) {
+        let mut it = spec.split(' ');
+        let (Some(n), Some(label), Some(expect)) = (it.next(), it.next(), it.next()) else {
+            panic!("bad RXRPC_ECHO_SECURE_CALLS entry {spec:?}");
+        };
+        n_calls += 1;
+        let tag = format!("RXVM-CALL {n} ");
+        let Some(line) = console.lines().find(|l| l.starts_with(&tag)) else {
+            failures.push(format!("{label}: no {tag}line in the console"));
+            continue;
+        };
+        let (_, result) = line.split_once(": ").unwrap_or((line, ""));
+        let ok = match expect {
+            "reply" => result.starts_with("reply "),
+            "refused" => !result.starts_with("reply "),
+            "abort:any" => result.starts_with("abort "),
+            e => match e.strip_prefix("abort:") {
+                Some(code) => result == format!("abort {code}"),
+                None => panic!("unknown expectation {e:?}"),
+            },
+        };
+        eprintln!("{label:24} expected {expect:16} got {result}");
+        if !ok {
+            failures.push(format!("{label}: expected {expect}, got {result:?}"));
+        }
+    }
+    assert!(n_calls >= 8, "too few secured calls listed: {calls}");
+    // Our server saw the identities of the secured calls, and the application data.
+    assert!(
+        log.contains("[security 2 level encrypt as \"admin\"]"),
+        "echo server log shows no rxkad crypt call from admin:\n{log}"
+    );
+    if calls.contains("rxgk-rekey") {
+        assert!(
+            log.contains("[security 6 level encrypt"),
+            "echo server log shows no rxgk encrypt call:\n{log}"
+        );
+        assert!(
+            log.contains("echoed 200010 bytes"),
+            "echo server log shows no 200 KB rxgk rekeying call:\n{log}"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

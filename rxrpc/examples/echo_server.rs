@@ -144,10 +144,16 @@ async fn serve(listener: Listener) -> Result<(), BoxError> {
             let sec = call.security().clone();
             let who = match &sec.identity {
                 Some(id) => format!(
-                    " [security {} level {} as {:?}]",
+                    " [security {} level {} as {:?}{}]",
                     sec.index.0,
                     sec.level.name(),
-                    id.name
+                    id.name,
+                    if id.app_data.is_empty() {
+                        String::new()
+                    } else {
+                        let hex: String = id.app_data.iter().map(|b| format!("{b:02x}")).collect();
+                        format!(" appdata {hex}")
+                    }
                 ),
                 None => String::new(),
             };
