@@ -46,6 +46,8 @@ pub struct CallOptions {
     pub exclusive: bool,
     /// Ask the server to upgrade the service (AuriStor convention).
     pub upgrade: bool,
+    /// Credentials of a security class (rxkad, rxgk); `None` makes rxnull calls.
+    pub security: Option<rxrpc::security::ClientSecurityRef>,
 }
 
 impl Default for CallOptions {
@@ -56,6 +58,7 @@ impl Default for CallOptions {
             max_stream_item: 1 << 20,
             hard_timeout: None,
             idle_timeout: None,
+            security: None,
             exclusive: false,
             upgrade: false,
         }
@@ -395,6 +398,19 @@ impl RpcClient {
         self
     }
 
+    /// Make the calls with these credentials (rxkad, rxgk, ...).
+    ///
+    /// ```no_run
+    /// # fn f(rpc: rxrpc_xdr::rx::RpcClient, creds: rxrpc::security::ClientSecurityRef) {
+    /// let secured = rpc.with_security(creds);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_security(mut self, security: rxrpc::security::ClientSecurityRef) -> Self {
+        self.options.security = Some(security);
+        self
+    }
+
     /// The call options.
     pub fn options(&self) -> &CallOptions {
         &self.options
@@ -428,6 +444,9 @@ impl RpcClient {
         }
         if let Some(t) = o.idle_timeout {
             b = b.idle_timeout(t);
+        }
+        if let Some(s) = &o.security {
+            b = b.security(s.clone());
         }
         Ok(b.open().await?)
     }
