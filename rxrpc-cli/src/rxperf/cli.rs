@@ -126,6 +126,9 @@ pub struct RxArgs {
     /// server, else any).
     #[arg(long, value_name = "IP")]
     pub bind: Option<IpAddr>,
+    /// Security class and keys.
+    #[command(flatten)]
+    pub sec: super::security::SecurityArgs,
     /// Tokio worker threads; 0 (the default) runs everything on the main thread (a
     /// current-thread runtime), which measured faster on loopback, where the peer is another
     /// process on the same CPUs.
@@ -199,6 +202,8 @@ impl ServerArgs {
         o.service = self.rx.service;
         o.config = self.rx.config()?;
         o.verbose = self.verbose;
+        o.security = self.rx.sec.server()?;
+        o.require_security = self.rx.sec.require_security;
         Ok(o)
     }
 }
@@ -286,6 +291,10 @@ impl ClientArgs {
         let server = resolve(&self.host, self.port)?;
         let mut o = ClientOptions::new(server, op);
         o.service = self.rx.service;
+        if self.rx.sec.require_security {
+            return Err("--require-security is a server option".into());
+        }
+        o.security = self.rx.sec.client()?;
         o.bytes = self.bytes;
         o.sendbytes = self.sendbytes;
         o.readbytes = self.readbytes;

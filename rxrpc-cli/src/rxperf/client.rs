@@ -58,6 +58,8 @@ pub struct ClientOptions {
     pub progress: bool,
     /// Collect the endpoint's counters after the run (`-D`).
     pub stats: bool,
+    /// Credentials of the calls (`None`: rxnull).
+    pub security: Option<rxrpc::security::ClientSecurityRef>,
 }
 
 impl ClientOptions {
@@ -81,6 +83,7 @@ impl ClientOptions {
             config: rxrpc::default_config(),
             progress: false,
             stats: false,
+            security: None,
         }
     }
 
@@ -209,6 +212,7 @@ pub async fn run(opts: &ClientOptions, shutdown: &Shutdown) -> Result<ClientRepo
             req: Arc::clone(&req),
             head: Arc::clone(&head),
             cookie: opts.cookie && req.may_carry_cookie(),
+            security: opts.security.clone(),
             wsize: chunk_size(opts.wsize),
             counters: Arc::clone(&counters),
             warnings: Arc::clone(&warnings),
@@ -306,6 +310,7 @@ struct Worker {
     req: Arc<Request>,
     head: Arc<[u8]>,
     cookie: bool,
+    security: Option<rxrpc::security::ClientSecurityRef>,
     wsize: usize,
     counters: Arc<Counters>,
     warnings: Arc<AtomicU64>,
@@ -333,9 +338,11 @@ impl Worker {
 
     /// One call; `Err(None)` if it was aborted because the run is stopping.
     async fn one_call(&self) -> Result<(), Option<CallFailure>> {
-        let call = self
-            .endpoint
-            .call(self.peer, self.service)
+        let mut builder = self.endpoint.call(self.peer, self.service);
+        if let Some(s) = &self.security {
+            builder = builder.security(s.clone());
+        }
+        let call = builder
             .open()
             .await
             .map_err(|e| Some(e.into()))?;

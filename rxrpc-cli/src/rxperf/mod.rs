@@ -64,6 +64,7 @@ pub mod histogram;
 pub mod progress;
 pub mod proto;
 pub mod report;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod stream;

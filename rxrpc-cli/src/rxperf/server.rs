@@ -33,6 +33,10 @@ pub struct ServerOptions {
     pub config: EndpointConfig,
     /// Log each call to standard error.
     pub verbose: bool,
+    /// Security classes accepted besides rxnull.
+    pub security: Vec<rxrpc::security::ServerSecurityRef>,
+    /// Refuse rxnull calls.
+    pub require_security: bool,
 }
 
 impl ServerOptions {
@@ -43,6 +47,8 @@ impl ServerOptions {
             service: SERVICE,
             config: rxrpc::default_config(),
             verbose: false,
+            security: Vec::new(),
+            require_security: false,
         }
     }
 }
@@ -114,7 +120,12 @@ impl Server {
         let backlog = opts.config.max_backlog.max(1);
         let endpoint = RxEndpoint::bind_with_config(opts.bind, opts.config).await?;
         let listener = endpoint
-            .listen(&[ServiceId(opts.service)], backlog)
+            .listen_secure(
+                &[ServiceId(opts.service)],
+                backlog,
+                opts.security,
+                opts.require_security,
+            )
             .await
             .map_err(std::io::Error::from)?;
         Ok(Server {
