@@ -110,10 +110,10 @@ const fn fold(sbox: &[u8; 256], shift: u32) -> [u32; 256] {
     t
 }
 
-const T0: [u32; 256] = fold(&S0, 8);
-const T1: [u32; 256] = fold(&S1, 0);
-const T2: [u32; 256] = fold(&S2, 16);
-const T3: [u32; 256] = fold(&S3, 24);
+static T0: [u32; 256] = fold(&S0, 8);
+static T1: [u32; 256] = fold(&S1, 0);
+static T2: [u32; 256] = fold(&S2, 16);
+static T3: [u32; 256] = fold(&S3, 24);
 
 /// The round function.
 #[inline(always)]

@@ -1,7 +1,7 @@
 //! The encrypted part of an rxkad RESPONSE and its checksum.
 //!
 //! A version-2 RESPONSE is `version (2) | spare | 40-byte block | kvno | ticketLen | ticket`;
-//! the block is {epoch, cid (channel bits clear), checksum, securityIndex, callNumbers[4],
+//! the block is {epoch, cid (channel bits clear), checksum, securityIndex, callNumbers\[4\],
 //! challenge nonce + 1, level}, PCBC-encrypted under the session key with the session key as
 //! IV. The checksum covers the 56 plaintext bytes before the ticket with the checksum field
 //! zero: start at 1000003 and, for each byte, multiply by 0x10204081 and add the byte (mod

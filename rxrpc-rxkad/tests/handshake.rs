@@ -644,6 +644,29 @@ fn expiry() {
         client.new_conn(&ident(Side::Client)).err(),
         Some(AbortCode::RXKADEXPIRED)
     );
+    // A ticket that ended less than 15 minutes ago passes the RESPONSE check (OpenAFS's
+    // clock-skew allowance), but the connection is expired from the start.
+    let recent = mint_token_at(
+        &cell_key(),
+        1,
+        "admin",
+        "",
+        "",
+        Lifetime::Seconds(600),
+        None,
+        (NOW - 900) as u32,
+    )
+    .unwrap();
+    let mut p = pair_with(recent, SecurityLevel::Plain);
+    let ch = p.server.issue_challenge().unwrap();
+    p.clock.set(NOW - 301);
+    let r = p
+        .client
+        .respond_to_challenge(&h, Bytes::from(ch), [CallNumber(0); 4])
+        .unwrap();
+    p.clock.set(NOW);
+    assert!(p.server.verify_response(&h, Bytes::from(r)).is_ok());
+    assert_eq!(p.server.expired(), Some(AbortCode::RXKADEXPIRED));
     // A never-expiring connection never expires.
     let never = mint_token_at(&cell_key(), 1, "afs", "", "", Lifetime::Never, None, 0).unwrap();
     let mut p = pair_with(never, SecurityLevel::Plain);
