@@ -328,3 +328,85 @@ async fn binaries_interoperate_with_openafs_peer() {
     })
     .await;
 }
+
+/// `rxperf client --security` against the Linux kernel's server (krxperf holds the rxkad key
+/// and a yfs-rxgk key, see scripts/peers.sh): every rxkad level and rxgk auth/crypt move data
+/// both ways; a ticket minted from the wrong key is refused with RXKADBADTICKET.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secured_rxperf_against_linux_krxperf() {
+    let Some(guest) = LinuxGuest::get() else {
+        return;
+    };
+    let key = guest
+        .rxkad_key()
+        .expect("peers.sh boots krxperf with an rxkad key");
+    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    within(300, "secured rxperf vs krxperf", async {
+        let addr = guest.rxperf();
+        for level in ["clear", "auth", "crypt"] {
+            let sec = format!("rxkad:{level}");
+            let out = our_client(
+                addr,
+                &[
+                    "-c",
+                    "rpc",
+                    "-S",
+                    "100000",
+                    "-R",
+                    "100000",
+                    "-T",
+                    "2",
+                    "--security",
+                    &sec,
+                    "--rxkad-key",
+                    &key,
+                ],
+            )
+            .await;
+            check(&out, "RPC", 1, 2, 100_000, Some(100_000));
+        }
+        if let Some(gk) = guest.rxgk_key() {
+            for level in ["auth", "crypt"] {
+                let sec = format!("rxgk:{level}");
+                let out = our_client(
+                    addr,
+                    &[
+                        "-c",
+                        "rpc",
+                        "-S",
+                        "100000",
+                        "-R",
+                        "100000",
+                        "-T",
+                        "2",
+                        "--security",
+                        &sec,
+                        "--rxgk-key",
+                        gk,
+                    ],
+                )
+                .await;
+                check(&out, "RPC", 1, 2, 100_000, Some(100_000));
+            }
+        }
+        let out = our_client(
+            addr,
+            &[
+                "-c",
+                "send",
+                "-b",
+                "1000",
+                "-T",
+                "1",
+                "--security",
+                "rxkad:crypt",
+                "--rxkad-key",
+                "fedcba9876543210",
+            ],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{out:#?}");
+        assert!(out.stderr.contains("19270407"), "RXKADBADTICKET: {out:#?}");
+    })
+    .await;
+}

@@ -502,3 +502,98 @@ async fn ctrl_c_server_binary() {
     })
     .await;
 }
+
+/// `rxperf server --security ... --require-security` and `rxperf client --security ...` as
+/// binaries: rxkad at each level and rxgk move data; rxnull, a wrong key and a level below the
+/// server's minimum are refused with the right codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secured_binaries() {
+    within(120, "secured rxperf binaries", async {
+        let port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap().port().to_string()
+        };
+        let gk = format!("18:1:{}", "42".repeat(32));
+        for (server_sec, key_args, client_runs) in [
+            (
+                "rxkad:auth",
+                vec!["--rxkad-key", "0123456789abcdef"],
+                vec![
+                    ("rxkad:auth", None),
+                    ("rxkad:crypt", None),
+                    ("rxkad:clear", Some("19270402")),
+                    ("none", Some("-2")),
+                ],
+            ),
+            (
+                "rxgk:crypt",
+                vec!["--rxgk-key", gk.as_str()],
+                vec![
+                    ("rxgk:crypt", None),
+                    ("rxgk:auth", Some("1233242886")),
+                    ("none", Some("-2")),
+                ],
+            ),
+        ] {
+            let mut args = vec![
+                "server",
+                "-p",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--security",
+                server_sec,
+                "--require-security",
+            ];
+            args.extend(key_args.iter().copied());
+            let server = spawn(RXPERF, &args);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for (sec, refusal) in client_runs {
+                let mut a: Vec<String> = [
+                    "client",
+                    "-c",
+                    "rpc",
+                    "-s",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-S",
+                    "50000",
+                    "-R",
+                    "50000",
+                    "-T",
+                    "3",
+                    "--no-progress",
+                    "--security",
+                    sec,
+                ]
+                .map(String::from)
+                .to_vec();
+                a.extend(key_args.iter().map(|s| s.to_string()));
+                let out = run_async(RXPERF.into(), a, Duration::from_secs(30)).await;
+                match refusal {
+                    None => {
+                        out.ok();
+                        assert!(
+                            out.stdout.starts_with("RPC: threads\t1, times\t3"),
+                            "{sec}: {out:#?}"
+                        );
+                    }
+                    Some(code) => {
+                        assert_eq!(
+                            out.status.code(),
+                            Some(1),
+                            "{sec} must be refused: {out:#?}"
+                        );
+                        assert!(
+                            out.stderr.contains(code),
+                            "{sec}: expected {code}: {out:#?}"
+                        );
+                    }
+                }
+            }
+            drop(server);
+        }
+    })
+    .await;
+}

@@ -342,10 +342,7 @@ impl Worker {
         if let Some(s) = &self.security {
             builder = builder.security(s.clone());
         }
-        let call = builder
-            .open()
-            .await
-            .map_err(|e| Some(e.into()))?;
+        let call = builder.open().await.map_err(|e| Some(e.into()))?;
         let bytes = Some(&self.counters.bytes);
         let tail: &[u8] = if self.cookie { &COOKIE_BYTES } else { &[] };
         let work = async {

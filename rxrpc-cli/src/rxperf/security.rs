@@ -213,7 +213,13 @@ mod tests {
 
     #[test]
     fn classes_parse_and_print() {
-        for s in ["none", "rxkad:clear", "rxkad:auth", "rxkad:crypt", "rxgk:auth"] {
+        for s in [
+            "none",
+            "rxkad:clear",
+            "rxkad:auth",
+            "rxkad:crypt",
+            "rxgk:auth",
+        ] {
             assert_eq!(parse_class(s).unwrap().to_string(), s);
         }
         assert_eq!(
