@@ -24,17 +24,25 @@
 //!
 //! Other helpers: [`run_tool`] runs an external program with a timeout and captures its output,
 //! [`Capture`] records the UDP traffic of chosen ports on `lo` with tcpdump and reads it back,
-//! [`rx_version_probe`] sends one Rx VERSION request and returns the reply datagram.
+//! [`rx_version_probe`] sends one Rx VERSION request and returns the reply datagram,
+//! [`NetPath`] makes two network namespaces joined by a link with loss, delay, reordering and a
+//! rate limit (netem, or a relay where the kernel has no netem) for real endpoints to run in.
 //!
-//! Everything here only ever sends to loopback addresses.
+//! Everything here only ever sends to loopback addresses or to addresses inside the network
+//! namespaces a [`NetPath`] made itself (10.77.0.0/16, which exist nowhere else).
 #![forbid(unsafe_code)]
 
 mod capture;
+mod netns;
 mod peers;
 mod probe;
 mod tool;
 
 pub use capture::{Capture, CaptureStats, CapturedDatagram, read_pcap_udp};
+pub use netns::{
+    BACKEND_VAR, Backend, DirStats, Impairment, NS_PREFIX, NetPath, NetnsError, RelayStats, Side,
+    detect as netns_detect, list_namespaces, netns_or_skip, sweep_stale,
+};
 pub use peers::{
     ENV_FILE_VAR, LinuxGuest, OpenAfsCell, PTSERVER_PORT, PTSERVER_SERVICE, REQUIRE_PEERS_VAR,
     RXPERF_SERVICE, VLSERVER_PORT, VLSERVER_SERVICE, peer_var, peers_dir, peers_required,
