@@ -182,7 +182,7 @@ impl World {
     }
 
     fn advance(&mut self, d: Duration) {
-        self.now = self.now + d;
+        self.now += d;
         let now = self.now;
         self.client.handle_timeout(now);
         self.server.handle_timeout(now);

@@ -7,7 +7,7 @@
 //! connection still delivers every byte, and at the end ([`Lab::finish`]) that closing the
 //! sockets and letting every timeout pass leaves no call, connection or peer behind.
 //!
-//! Regression tests for findings of the `endpoint` fuzz target are marked "fuzz finding".
+//! Regression tests for findings of the `endpoint` fuzz target say "Fuzz finding".
 //!
 //! `cargo test -p rxrpc-proto --test hostile`
 
@@ -648,8 +648,9 @@ fn connection_and_epoch_churn_stays_bounded() {
     lab.finish();
 }
 
-/// Fuzz finding: a service connection that never gets a call (here: DATA whose call number
-/// lies "before" the channel's in wrap-around order) was never reaped.
+/// A service connection that never gets a call (here: DATA whose call number lies "before"
+/// the channel's in wrap-around order) was never reaped. (Found by review while writing the
+/// fuzz target's "no connection left" invariant, and fixed before fuzzing.)
 #[test]
 fn a_connection_without_any_call_is_reaped() {
     let mut lab = Lab::plain(51);
