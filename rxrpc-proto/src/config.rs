@@ -61,6 +61,29 @@ pub struct EndpointConfig {
     /// A service connection re-sends its CHALLENGE no more often than this while DATA keeps
     /// arriving without a RESPONSE.
     pub challenge_interval: Duration,
+    // ----- resource bounds (see the crate documentation, "Resource bounds") -----
+    /// Most calls alive on the endpoint at once (client calls and charged or incoming
+    /// service calls). Beyond it `begin_call` and `charge_accept` fail with
+    /// [`CallError::Limit`](crate::CallError::Limit). Default 65,536.
+    pub max_calls: usize,
+    /// Most user call IDs (calls and charges) on one socket. Default 16,384.
+    pub max_calls_per_socket: usize,
+    /// Most client connections alive. While this many exist and none can be reaped,
+    /// `begin_call` fails with [`CallError::Limit`](crate::CallError::Limit). Default 16,384.
+    pub max_client_conns: usize,
+    /// Most incoming (service) connections alive. A DATA packet that would open one more gets
+    /// BUSY. Default 16,384.
+    pub max_incoming_conns: usize,
+    /// Most connections (either direction) with one peer address before a new incoming
+    /// connection from that address gets BUSY. Default 1,024.
+    pub max_incoming_conns_per_peer: usize,
+    /// Most peers (addresses with connections) before a new incoming connection from an
+    /// address not yet known gets BUSY. Default 4,096.
+    pub max_incoming_peers: usize,
+    /// When a connection limit is reached, connections idle (no call) for at least this long
+    /// are reaped at once instead of after `client_conn_idle` / `service_conn_idle`, at most
+    /// one sweep a second. Default 30 s.
+    pub pressure_conn_idle: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -86,6 +109,13 @@ impl Default for EndpointConfig {
             debug_responder: true,
             unsecured_backlog: 32,
             challenge_interval: Duration::from_millis(250),
+            max_calls: 65_536,
+            max_calls_per_socket: 16_384,
+            max_client_conns: 16_384,
+            max_incoming_conns: 16_384,
+            max_incoming_conns_per_peer: 1_024,
+            max_incoming_peers: 4_096,
+            pressure_conn_idle: Duration::from_secs(30),
         }
     }
 }

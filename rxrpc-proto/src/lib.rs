@@ -23,6 +23,31 @@
 //! rather than `no_std`, since every target we serve has an OS; identifiers come from a seeded
 //! generator ([`EndpointConfig::rng_seed`]).
 //!
+//! ## Resource bounds
+//!
+//! Nothing a peer sends makes the endpoint keep unbounded state. Each bound is a field of
+//! [`EndpointConfig`]:
+//!
+//! | What | Field | Default | When reached |
+//! |---|---|---|---|
+//! | calls on the endpoint | `max_calls` | 65,536 | `begin_call` / `charge_accept` fail with [`CallError::Limit`] |
+//! | user IDs (calls, charges) per socket | `max_calls_per_socket` | 16,384 | the same |
+//! | incoming calls waiting to be accepted | `max_backlog` (charged calls per socket) | 32 | BUSY |
+//! | client connections | `max_client_conns` | 16,384 | `begin_call` fails with [`CallError::Limit`] |
+//! | incoming connections | `max_incoming_conns` | 16,384 | BUSY |
+//! | connections with one peer address | `max_incoming_conns_per_peer` | 1,024 | BUSY for a new incoming one |
+//! | peers (addresses with connections) | `max_incoming_peers` | 4,096 | BUSY for a new incoming one from a new address |
+//! | receive buffer of a call | `rx_window` (packets, each at most one datagram) | 255 | EXCEEDS_WINDOW ACK, packet dropped |
+//! | transmit queue of a call | `tx_queue_max` (packets) | 256 | `send` takes fewer bytes (backpressure) |
+//!
+//! Idle connections are reaped after `client_conn_idle` (120 s) / `service_conn_idle`
+//! (600 s), and a peer's state goes with its last connection. When a connection limit is
+//! reached, connections idle for `pressure_conn_idle` (30 s) are reaped at once (at most one
+//! sweep a second) before BUSY is answered. A service connection that never gets a call is
+//! reaped like any idle one. Calls have no reaper: a call is freed when its last holder lets
+//! go, and every call times out (`call_idle_timeout`, `request_idle_timeout`) if its peer
+//! goes quiet.
+//!
 //! ## Example: decode a datagram
 //!
 //! ```

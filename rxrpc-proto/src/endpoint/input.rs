@@ -196,6 +196,17 @@ impl Endpoint {
                 self.stats.dropped += 1;
                 return;
             }
+            // DATA seq 0 cannot start a call: refuse it before a charge is spent on it.
+            if header.seq.0 == 0 {
+                self.stats.dropped += 1;
+                self.reject(
+                    from,
+                    &header,
+                    PacketType::ABORT,
+                    Some(AbortCode::RX_PROTOCOL_ERROR),
+                );
+                return;
+            }
             // A new call on a service channel implicitly ends the previous one.
             if let Some(old) = slot.call {
                 self.implicit_end(now, old);
@@ -218,6 +229,20 @@ impl Endpoint {
     }
 
     fn new_service_conn(&mut self, now: Instant, from: SocketAddr, header: &Header) -> Option<Key> {
+        // DATA needs a call number and a seq (reference-linux-rxrpc.md §1.2): refuse before
+        // any state is made for it.
+        if header.packet_type == PacketType::DATA
+            && (header.call_number.is_connection_level() || header.seq.0 == 0)
+        {
+            self.stats.dropped += 1;
+            self.reject(
+                from,
+                header,
+                PacketType::ABORT,
+                Some(AbortCode::RX_PROTOCOL_ERROR),
+            );
+            return None;
+        }
         if header.packet_type != PacketType::DATA {
             self.stats.dropped += 1;
             // An ACK (a client's keepalive PING, say) can overtake a first DATA packet that was
@@ -266,9 +291,15 @@ impl Endpoint {
             self.reject(from, header, PacketType::BUSY, None);
             return None;
         }
+        let upgrade = socket.upgrade;
+        // Resource bounds (limits.rs): incoming connections in total, per peer, peers.
+        if !self.admit_incoming_conn(now, from) {
+            self.reject(from, header, PacketType::BUSY, None);
+            return None;
+        }
         let mut service_id = header.service_id;
         let mut upgraded = false;
-        if let Some((f, t)) = socket.upgrade {
+        if let Some((f, t)) = upgrade {
             if header.user_status == 1 && header.service_id == f {
                 service_id = t;
                 upgraded = true;
@@ -292,6 +323,8 @@ impl Endpoint {
         self.peers.entry(from).or_default().conns += 1;
         self.service_conns
             .insert((from, header.epoch, header.cid.conn_id()), ck);
+        // Arm the idle reaper now: if no call ever attaches, the connection must still go.
+        self.schedule_conn(ck);
         Some(ck)
     }
 
@@ -640,6 +673,10 @@ impl Endpoint {
             call.rx.propose(AckReason::REQUESTED, header.serial);
         }
         if call.state.is_transmitting() {
+            // An ACK whose hard-ACK point lies below ours is stale (reordered, or the peer never
+            // got what a forged ACKALL made us drop): it must not count as progress below, or
+            // such a call would be kept alive for ever (hostile-peer suite).
+            let stale = ack.first_packet.minus(1).before(call.tx.bottom);
             match call.tx.on_ack(now, &ack, &self.config) {
                 Ok(out) => {
                     if out.progress {
@@ -649,7 +686,8 @@ impl Endpoint {
                     // receiving it, even if its window holds us back: that is progress. An
                     // MTU black hole lets only PINGs through.
                     if out.progress
-                        || !matches!(ack.reason, AckReason::PING | AckReason::PING_RESPONSE)
+                        || (!stale
+                            && !matches!(ack.reason, AckReason::PING | AckReason::PING_RESPONSE))
                     {
                         call.tx_progress_at = now;
                     }

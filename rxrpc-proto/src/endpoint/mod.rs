@@ -23,6 +23,7 @@
 
 mod debug;
 mod input;
+mod limits;
 mod process;
 mod secure;
 
@@ -130,6 +131,10 @@ pub enum CallError {
     /// The socket is not listening, or its backlog is full (`ENOBUFS`).
     #[error("cannot charge: {0}")]
     CannotCharge(&'static str),
+    /// A resource limit of [`EndpointConfig`] was reached (`ENOBUFS`): too many calls on the
+    /// endpoint or the socket, or too many client connections.
+    #[error("resource limit reached: {0}")]
+    Limit(&'static str),
 }
 
 /// Errors of binding a service.
@@ -293,6 +298,8 @@ pub struct Endpoint {
     /// Calls with work queued.
     pub(crate) attention: VecDeque<Key>,
     stats: EndpointStats,
+    /// When connections were last reaped because a limit was reached (see `limits.rs`).
+    last_pressure_sweep: Option<Instant>,
 }
 
 impl Endpoint {
@@ -320,6 +327,7 @@ impl Endpoint {
             peers: HashMap::new(),
             last_now: now,
             stats: EndpointStats::default(),
+            last_pressure_sweep: None,
         }
     }
 
@@ -346,6 +354,11 @@ impl Endpoint {
     /// Number of connections alive.
     pub fn live_conns(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Number of peers the endpoint keeps state for (those with connections).
+    pub fn live_peers(&self) -> usize {
+        self.peers.len()
     }
 
     // ----- sockets -------------------------------------------------------------------------
@@ -483,6 +496,7 @@ impl Endpoint {
         if s.user_ids.contains_key(&user_id) {
             return Err(CallError::DuplicateId(user_id));
         }
+        self.admit_call(socket.0)?; // resource bounds (limits.rs)
         let unspecified: SocketAddr = ([0, 0, 0, 0], 0).into();
         let call = Call::new(
             Side::Service,
@@ -538,6 +552,8 @@ impl Endpoint {
         if s.user_ids.contains_key(&user_id) {
             return Err(CallError::DuplicateId(user_id));
         }
+        self.admit_call(socket.0)?; // resource bounds (limits.rs)
+        self.admit_client_call(now)?;
         let mut call = Call::new(
             Side::Client,
             socket.0,
@@ -689,6 +705,11 @@ impl Endpoint {
         code: AbortCode,
     ) -> Result<(), CallError> {
         let key = self.lookup(socket, user_id)?;
+        // An aborted charge must leave the backlog: an incoming call attached to it would hold
+        // a completed call on a channel for ever (found by the `endpoint` fuzz target).
+        if let Some(s) = self.sockets.get_mut(socket.0) {
+            s.charges.retain(|k| *k != key);
+        }
         self.local_abort(now, key, code, AbortReason::User);
         self.run_attention(now);
         Ok(())

@@ -607,7 +607,7 @@ impl Endpoint {
         self.schedule_conn(ck);
     }
 
-    fn reap_conn(&mut self, ck: Key) {
+    pub(super) fn reap_conn(&mut self, ck: Key) {
         let Some(conn) = self.conns.remove(ck) else {
             return;
         };

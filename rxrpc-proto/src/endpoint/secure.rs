@@ -13,8 +13,11 @@
 //!   DATA keeps coming;
 //! * a verified RESPONSE makes it secure and replays the held packets, which then create the
 //!   calls; a refused one aborts the connection with the class's code and drops them;
-//! * a client connection answers each CHALLENGE through its class; a CHALLENGE it cannot answer
-//!   (rxnull, a level it will not meet, garbage) aborts the connection with the class's code;
+//! * a client connection answers a CHALLENGE through its class, at most one per half
+//!   `challenge_interval` (no amplification of floods); a CHALLENGE the class refuses (a level
+//!   it will not meet, garbage) aborts the connection with the class's code; a CHALLENGE on an
+//!   rxnull connection is dropped (Linux aborts the connection; a forged CHALLENGE should not
+//!   be able to kill calls);
 //! * a RESPONSE on a connection that was never challenged or is already secure, and a
 //!   CHALLENGE on a service connection, are dropped.
 
@@ -142,14 +145,28 @@ impl Endpoint {
             conn.channels[2].call_number,
             conn.channels[3].call_number,
         ];
-        let answer = match conn.security.as_mut() {
-            Some(sec) => sec.respond_to_challenge(header, body, counters),
-            // A CHALLENGE on an rxnull connection is a protocol error.
-            None => Err(AbortCode::RX_PROTOCOL_ERROR),
+        let Some(sec) = conn.security.as_mut() else {
+            // A CHALLENGE on an rxnull connection cannot be answered. Linux aborts the
+            // connection; we drop it, so that a forged CHALLENGE cannot kill our calls.
+            self.stats.dropped += 1;
+            return;
         };
+        // A RESPONSE is larger than a CHALLENGE: answer at most one per interval, so a flood
+        // of CHALLENGEs is not amplified (a lost RESPONSE is covered by the server's
+        // re-challenge, which comes no faster than its own interval).
+        let interval = self.config.challenge_interval / 2;
+        if conn
+            .challenged_at
+            .is_some_and(|t| now.saturating_since(t) < interval)
+        {
+            self.stats.dropped += 1;
+            return;
+        }
+        let answer = sec.respond_to_challenge(header, body, counters);
         match answer {
             Ok(response) => {
                 conn.challenges += 1;
+                conn.challenged_at = Some(now);
                 let h = conn.header(
                     Channel(0),
                     CallNumber(0),
