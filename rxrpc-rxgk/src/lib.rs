@@ -23,8 +23,9 @@
 //!   travel, in the header's `cksum` field.
 //! * **Rekeying**: a key number is used until its lifetime (seconds) or byte budget
 //!   (2^bytelife bytes sent) runs out, then the sender moves to the next; a receiver follows
-//!   when the peer's packets carry current+1 (and verify). The previous key stays usable for
-//!   packets in flight.
+//!   when the peer's packets carry a later key number and verify (Linux accepts current+1; we
+//!   accept up to [`conn::KEYS_AHEAD`] ahead, for when packets were lost). The previous keys
+//!   stay usable for packets in flight ([`conn::KEYS_BEHIND`]).
 //! * **CHALLENGE**: 20 random bytes. **RESPONSE**: `be64 start_time | opaque ticket |
 //!   opaque encrypt(TK usage 1030, nonce | opaque appdata | level | epoch | cid | 4 | calls[4])`,
 //!   its header `cksum` carrying the key number.

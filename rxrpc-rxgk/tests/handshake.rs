@@ -415,20 +415,19 @@ fn rekey_after_byte_budget_both_sides_follow() {
         let (k, got) = send(&mut *s.server, &mut *s.client, Side::Service, 1, b"reply").unwrap();
         assert_eq!(k, last);
         assert_eq!(&got[..], b"reply");
-        // A packet still in flight under the previous key is accepted; older ones and ones
-        // too far ahead are not.
+        // Key numbers too far behind or ahead are refused outright.
         let mut h = data_header(Side::Service, 2);
         h.cksum = 2;
         let mut c2 = setup_with(et, params(et, level), None, b"");
         handshake(&mut c2).unwrap();
         let mut wire = Vec::new();
         c2.server.secure_packet(&mut h, b"x", &mut wire).unwrap();
-        h.cksum = last - 2;
+        h.cksum = last.wrapping_sub(65);
         assert_eq!(
             s.client.verify_packet(&h, Bytes::from(wire.clone())),
             Err(AbortCode::RXGK_BADKEYNO)
         );
-        h.cksum = last + 2;
+        h.cksum = last.wrapping_add(65);
         assert_eq!(
             s.client.verify_packet(&h, Bytes::from(wire)),
             Err(AbortCode::RXGK_BADKEYNO)
@@ -603,4 +602,41 @@ fn unsupported_session_key_enctype() {
         sv.verify_response(&conn_header(), Bytes::from(resp)),
         Err(KRB5_PROG_KEYTYPE_NOSUPP)
     );
+}
+
+/// The engine secures every transmission; retransmissions (a seq already secured on that
+/// channel) are not charged to the byte budget, so they do not force rekeying.
+#[test]
+fn retransmissions_are_not_charged() {
+    let et = Enctype::Aes256CtsHmacSha196;
+    let mut p = params(et, SecurityLevel::Encrypt);
+    p.bytelife = 12;
+    let mut s = setup_with(et, p, None, b"");
+    handshake(&mut s).unwrap();
+    for _ in 0..20 {
+        let (k, _) = send(
+            &mut *s.client,
+            &mut *s.server,
+            Side::Client,
+            1,
+            &[0u8; 1000],
+        )
+        .unwrap();
+        assert_eq!(k, 0);
+    }
+    // New packets are charged.
+    let keys: Vec<u16> = (2..10)
+        .map(|seq| {
+            send(
+                &mut *s.client,
+                &mut *s.server,
+                Side::Client,
+                seq,
+                &[0u8; 1000],
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    assert_eq!(keys, [0, 0, 0, 1, 1, 1, 1, 2]);
 }
