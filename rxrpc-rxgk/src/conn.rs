@@ -166,6 +166,49 @@ struct KeyCtx {
     rx: Protect,
 }
 
+/// Most key changes remembered per channel for retransmissions.
+const MAX_SPANS: usize = 64;
+
+/// What one channel's current call has sent.
+#[derive(Debug, Default)]
+struct TxTrack {
+    call: u32,
+    high: u32,
+    /// (first seq, key number) at each key change, oldest first.
+    spans: std::collections::VecDeque<(u32, u32)>,
+}
+
+impl TxTrack {
+    /// The key number `seq` was first sent under, if it is a retransmission of `call`.
+    fn resend_key(&self, call: u32, seq: Seq) -> Option<Option<u32>> {
+        if self.call != call || self.high == 0 || seq.after(Seq(self.high)) {
+            return None;
+        }
+        Some(
+            self.spans
+                .iter()
+                .rev()
+                .find(|(first, _)| !seq.before(Seq(*first)))
+                .map(|(_, k)| *k),
+        )
+    }
+
+    /// Record a first transmission of `seq` of `call` under key `key`.
+    fn sent(&mut self, call: u32, seq: Seq, key: u32) {
+        if self.call != call {
+            self.call = call;
+            self.spans.clear();
+        }
+        self.high = seq.0;
+        if self.spans.back().map(|s| s.1) != Some(key) {
+            if self.spans.len() >= MAX_SPANS {
+                self.spans.pop_front();
+            }
+            self.spans.push_back((seq.0, key));
+        }
+    }
+}
+
 /// The keyed state of a connection once K0 is known.
 #[derive(Debug)]
 struct Session {
@@ -176,10 +219,11 @@ struct Session {
     current: u32,
     /// Recently used key contexts (the current one among them), at most [`RING`].
     ring: Vec<KeyCtx>,
-    /// Per channel: the call number and highest DATA seq secured so far. A packet at or below
-    /// it is a retransmission and is not charged to the byte budget (Linux secures each packet
-    /// once and resends the same bytes; this engine secures every transmission).
-    sent_high: [(u32, u32); 4],
+    /// Per channel: what was sent on the current call. The engine secures every transmission;
+    /// Linux secures a packet once and resends the same bytes. So that retransmissions look
+    /// the same to the peer, a packet at or below the highest seq sent goes out under the key
+    /// number it was first sent with and is not charged to the byte budget.
+    tx_track: [TxTrack; 4],
 }
 
 impl Session {
@@ -191,7 +235,7 @@ impl Session {
             bytelife,
             current: 0,
             ring: Vec::with_capacity(RING),
-            sent_high: [(0, 0); 4],
+            tx_track: Default::default(),
         }
     }
 
@@ -309,6 +353,24 @@ impl Session {
             self.insert(ctx)
         } else {
             i
+        };
+        self.ring.get_mut(i).ok_or(AbortCode::RXGK_BADKEYNO)
+    }
+
+    /// The context of key `number` (cached or derived), without rekeying.
+    fn ctx_for(
+        &mut self,
+        ident: &ConnIdent,
+        level: SecurityLevel,
+        number: u32,
+        now: u64,
+    ) -> Result<&mut KeyCtx, AbortCode> {
+        let i = match self.find(number) {
+            Some(i) => i,
+            None => {
+                let ctx = self.derive(ident, level, number, now);
+                self.insert(ctx)
+            }
         };
         self.ring.get_mut(i).ok_or(AbortCode::RXGK_BADKEYNO)
     }
@@ -640,20 +702,22 @@ impl RxgkConn {
         let now = self.clock.now();
         let (ident, level) = (self.ident, self.level);
         let session = self.session.as_mut().ok_or(AbortCode::RXGK_NOTAUTH)?;
-        let ch = header.cid.channel().index();
-        let fresh = match session.sent_high.get_mut(ch) {
-            Some((call, high))
-                if *call == header.call_number.0 && !header.seq.after(Seq(*high)) =>
-            {
-                false
+        let ch = header.cid.channel().index() % 4;
+        let (call, seq) = (header.call_number.0, header.seq);
+        let resend = session.tx_track[ch].resend_key(call, seq);
+        let fresh = resend.is_none();
+        let ctx = match resend {
+            Some(Some(k)) => session.ctx_for(&ident, level, k, now)?,
+            Some(None) => {
+                let cur = session.current;
+                session.ctx_for(&ident, level, cur, now)?
             }
-            Some(slot) => {
-                *slot = (header.call_number.0, header.seq.0);
-                true
+            None => {
+                let number = session.tx_ctx(&ident, level, now)?.number;
+                session.tx_track[ch].sent(call, seq, number);
+                session.ctx_for(&ident, level, number, now)?
             }
-            None => true,
         };
-        let ctx = session.tx_ctx(&ident, level, now)?;
         header.cksum = ctx.number as u16;
         let start = out.len();
         match &ctx.tx {

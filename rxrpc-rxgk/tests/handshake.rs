@@ -640,3 +640,47 @@ fn retransmissions_are_not_charged() {
         .collect();
     assert_eq!(keys, [0, 0, 0, 1, 1, 1, 1, 2]);
 }
+
+/// A retransmission goes out under the key number its packet was first sent with (as Linux
+/// resends the same bytes), even after the connection moved on.
+#[test]
+fn retransmissions_keep_their_key_number() {
+    let et = Enctype::Aes128CtsHmacSha256128;
+    let mut p = params(et, SecurityLevel::Auth);
+    p.bytelife = 12;
+    let mut s = setup_with(et, p, None, b"");
+    handshake(&mut s).unwrap();
+    let keys: Vec<u16> = (1..=10)
+        .map(|seq| {
+            send(
+                &mut *s.client,
+                &mut *s.server,
+                Side::Client,
+                seq,
+                &[1u8; 1000],
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    assert_eq!(keys, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    for seq in 1..=10u32 {
+        let (k, got) = send(
+            &mut *s.client,
+            &mut *s.server,
+            Side::Client,
+            seq,
+            &[1u8; 1000],
+        )
+        .unwrap();
+        assert_eq!(k, keys[seq as usize - 1], "seq {seq}");
+        assert_eq!(got.len(), 1000);
+    }
+    // New packets continue under the current key.
+    assert_eq!(
+        send(&mut *s.client, &mut *s.server, Side::Client, 11, b"x")
+            .unwrap()
+            .0,
+        2
+    );
+}
