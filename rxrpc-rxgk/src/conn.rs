@@ -514,6 +514,7 @@ impl RxgkConn {
         &mut self,
         challenge: &[u8],
         counters: CallCounters,
+        app_data_override: Option<&[u8]>,
     ) -> Result<Vec<u8>, AbortCode> {
         let nonce = challenge
             .get(..NONCE_LEN)
@@ -532,7 +533,10 @@ impl RxgkConn {
         let ctx = session.tx_ctx(&ident, level, now)?;
         let auth = Authenticator {
             nonce: nonce.try_into().map_err(|_| AbortCode::RXGK_PACKETSHORT)?,
-            app_data: app_data.clone(),
+            app_data: match app_data_override {
+                Some(d) => Bytes::copy_from_slice(d),
+                None => app_data.clone(),
+            },
             level: level.to_wire(),
             epoch: ident.epoch.0,
             cid: ident.cid.0,
@@ -815,7 +819,20 @@ impl ConnSecurity for RxgkConn {
         challenge: Bytes,
         counters: CallCounters,
     ) -> Result<Vec<u8>, AbortCode> {
-        self.build_response(&challenge, counters)
+        self.build_response(&challenge, counters, None)
+    }
+
+    fn respond_with_app_data(
+        &mut self,
+        _header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+        app_data: &[u8],
+    ) -> Result<Vec<u8>, AbortCode> {
+        if app_data.len() > MAX_APP_DATA {
+            return Err(AbortCode::RX_INVALID_OPERATION);
+        }
+        self.build_response(&challenge, counters, Some(app_data))
     }
 
     fn issue_challenge(&mut self) -> Option<Vec<u8>> {

@@ -684,3 +684,32 @@ fn retransmissions_keep_their_key_number() {
         2
     );
 }
+
+/// App data given at CHALLENGE time (the engine's managed-challenge path) replaces the
+/// credentials' own and reaches the server's identity.
+#[test]
+fn app_data_at_challenge_time() {
+    let et = Enctype::Aes256CtsHmacSha196;
+    let mut s = setup_with(et, params(et, SecurityLevel::Auth), None, b"default");
+    let ch = s.server.issue_challenge().unwrap();
+    let resp = s
+        .client
+        .respond_with_app_data(&conn_header(), Bytes::from(ch), COUNTERS, b"from the app")
+        .unwrap();
+    let id = s
+        .server
+        .verify_response(&conn_header(), Bytes::from(resp))
+        .unwrap();
+    assert_eq!(&id.app_data[..], b"from the app");
+    assert_eq!(
+        s.client
+            .respond_with_app_data(
+                &conn_header(),
+                Bytes::from(vec![0u8; 20]),
+                COUNTERS,
+                &[0u8; 2000]
+            )
+            .err(),
+        Some(AbortCode::RX_INVALID_OPERATION)
+    );
+}
