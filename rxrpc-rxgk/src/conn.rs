@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rxrpc_proto::call::Side;
 use rxrpc_proto::security::{CallCounters, ConnIdent, ConnSecurity, PeerIdentity, SecurityLevel};
-use rxrpc_proto::wire::{AbortCode, Header};
+use rxrpc_proto::wire::{AbortCode, Header, Seq};
 
 use crate::clock::{Clock, TICKS_PER_SEC, unix_secs_from_rxgk_time};
 use crate::krb5::{CONFOUNDER_LEN, ChecksumKey, EncryptionKey, Key, random_bytes};
@@ -24,6 +24,15 @@ pub const MAX_APP_DATA: usize = 1024;
 pub const MAX_AUTHENTICATOR_LEN: usize = 1416 + 1024;
 /// Number of transport-key contexts a connection keeps (current and recent ones).
 const RING: usize = 4;
+/// How many key numbers before the current one a received packet may use: packets secured
+/// before we moved on (still in flight, or answering after we kept sending). Linux accepts
+/// current-1.
+pub const KEYS_BEHIND: i64 = 64;
+/// How many key numbers after the current one a received packet may use. Linux accepts only
+/// current+1; a peer that rekeys quickly (small byte budgets) can be further ahead when
+/// packets were lost or when it sent while we only saw duplicates (which are not verified),
+/// so we accept more: a packet under a later key that verifies moves the connection to it.
+pub const KEYS_AHEAD: i64 = 64;
 
 /// The transport key TK for key number `key_number`:
 /// `PRF+(K0, key length, be32 epoch | be32 cid | be64 start_time | be32 key_number)`
@@ -67,6 +76,74 @@ pub fn overhead(level: SecurityLevel, enctype: crate::krb5::Enctype) -> usize {
     }
 }
 
+/// The RESPONSE authenticator (`RXGK_Authenticator`), before encryption:
+/// `nonce[20] | opaque appdata<> | be32 level | be32 epoch | be32 cid | be32 call_numbers<>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticator {
+    /// The CHALLENGE's nonce.
+    pub nonce: [u8; NONCE_LEN],
+    /// Application data for the server.
+    pub app_data: Bytes,
+    /// The level the client runs at (wire value).
+    pub level: u32,
+    /// Connection epoch.
+    pub epoch: u32,
+    /// Connection ID without channel bits.
+    pub cid: u32,
+    /// The channels' call counters (at most 4).
+    pub call_numbers: Vec<u32>,
+}
+
+impl Authenticator {
+    /// The XDR plaintext.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.app_data.len());
+        out.extend_from_slice(&self.nonce);
+        put_opaque(&mut out, &self.app_data);
+        put_u32(&mut out, self.level);
+        put_u32(&mut out, self.epoch);
+        put_u32(&mut out, self.cid);
+        put_u32(
+            &mut out,
+            u32::try_from(self.call_numbers.len()).unwrap_or(0),
+        );
+        for c in &self.call_numbers {
+            put_u32(&mut out, *c);
+        }
+        out
+    }
+
+    /// Decode the plaintext; any malformation is `RXGK_NOTAUTH`, as Linux says. Trailing
+    /// bytes (padding) are ignored.
+    pub fn decode(buf: &[u8]) -> Result<Authenticator, AbortCode> {
+        let bad = AbortCode::RXGK_NOTAUTH;
+        let mut a = Reader::new(buf);
+        let nonce: [u8; NONCE_LEN] = a
+            .bytes(NONCE_LEN)
+            .and_then(|n| n.try_into().ok())
+            .ok_or(bad)?;
+        let app_data = a.opaque(MAX_APP_DATA).ok_or(bad)?;
+        let level = a.u32().ok_or(bad)?;
+        let epoch = a.u32().ok_or(bad)?;
+        let cid = a.u32().ok_or(bad)?;
+        let n = a.u32().ok_or(bad)?;
+        if n > 4 {
+            return Err(bad);
+        }
+        let call_numbers = (0..n)
+            .map(|_| a.u32().ok_or(bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Authenticator {
+            nonce,
+            app_data: Bytes::copy_from_slice(app_data),
+            level,
+            epoch,
+            cid,
+            call_numbers,
+        })
+    }
+}
+
 /// Packet protection in one direction.
 #[derive(Clone, Debug)]
 enum Protect {
@@ -89,6 +166,49 @@ struct KeyCtx {
     rx: Protect,
 }
 
+/// Most key changes remembered per channel for retransmissions.
+const MAX_SPANS: usize = 64;
+
+/// What one channel's current call has sent.
+#[derive(Debug, Default)]
+struct TxTrack {
+    call: u32,
+    high: u32,
+    /// (first seq, key number) at each key change, oldest first.
+    spans: std::collections::VecDeque<(u32, u32)>,
+}
+
+impl TxTrack {
+    /// The key number `seq` was first sent under, if it is a retransmission of `call`.
+    fn resend_key(&self, call: u32, seq: Seq) -> Option<Option<u32>> {
+        if self.call != call || self.high == 0 || seq.after(Seq(self.high)) {
+            return None;
+        }
+        Some(
+            self.spans
+                .iter()
+                .rev()
+                .find(|(first, _)| !seq.before(Seq(*first)))
+                .map(|(_, k)| *k),
+        )
+    }
+
+    /// Record a first transmission of `seq` of `call` under key `key`.
+    fn sent(&mut self, call: u32, seq: Seq, key: u32) {
+        if self.call != call {
+            self.call = call;
+            self.spans.clear();
+        }
+        self.high = seq.0;
+        if self.spans.back().map(|s| s.1) != Some(key) {
+            if self.spans.len() >= MAX_SPANS {
+                self.spans.pop_front();
+            }
+            self.spans.push_back((seq.0, key));
+        }
+    }
+}
+
 /// The keyed state of a connection once K0 is known.
 #[derive(Debug)]
 struct Session {
@@ -97,7 +217,13 @@ struct Session {
     lifetime: u64,
     bytelife: u64,
     current: u32,
-    ring: [Option<KeyCtx>; RING],
+    /// Recently used key contexts (the current one among them), at most [`RING`].
+    ring: Vec<KeyCtx>,
+    /// Per channel: what was sent on the current call. The engine secures every transmission;
+    /// Linux secures a packet once and resends the same bytes. So that retransmissions look
+    /// the same to the peer, a packet at or below the highest seq sent goes out under the key
+    /// number it was first sent with and is not charged to the byte budget.
+    tx_track: [TxTrack; 4],
 }
 
 impl Session {
@@ -108,7 +234,8 @@ impl Session {
             lifetime,
             bytelife,
             current: 0,
-            ring: Default::default(),
+            ring: Vec::with_capacity(RING),
+            tx_track: Default::default(),
         }
     }
 
@@ -167,16 +294,38 @@ impl Session {
         }
     }
 
-    fn slot(number: u32) -> usize {
-        (number as usize) % RING
+    fn find(&self, number: u32) -> Option<usize> {
+        self.ring.iter().position(|c| c.number == number)
     }
 
-    /// Install key `number` as the current one.
+    /// Cache `ctx`, evicting the context furthest from the current key if the cache is full
+    /// (never the current one).
+    fn insert(&mut self, ctx: KeyCtx) -> usize {
+        if let Some(i) = self.find(ctx.number) {
+            self.ring[i] = ctx;
+            return i;
+        }
+        if self.ring.len() >= RING {
+            let cur = self.current;
+            let victim = self
+                .ring
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.number != cur)
+                .max_by_key(|(_, c)| c.number.abs_diff(cur))
+                .map(|(i, _)| i);
+            if let Some(v) = victim {
+                self.ring.swap_remove(v);
+            }
+        }
+        self.ring.push(ctx);
+        self.ring.len() - 1
+    }
+
+    /// Install `ctx` as the current key.
     fn install(&mut self, ctx: KeyCtx) {
-        let n = ctx.number;
-        self.ring[Self::slot(n.wrapping_sub(2))] = None;
-        self.ring[Self::slot(n)] = Some(ctx);
-        self.current = n;
+        self.current = ctx.number;
+        self.insert(ctx);
     }
 
     /// The context to send with: the current key, rekeyed first if its lifetime or byte budget
@@ -188,38 +337,54 @@ impl Session {
         now: u64,
     ) -> Result<&mut KeyCtx, AbortCode> {
         let cur = self.current;
-        let slot = Self::slot(cur);
-        let stale = match &self.ring[slot] {
-            Some(c) if c.number == cur => {
-                c.needs_rekey || c.bytes_remaining < 0 || c.expires_at.is_some_and(|t| now >= t)
-            }
-            _ => {
+        let i = match self.find(cur) {
+            Some(i) => i,
+            None => {
                 let ctx = self.derive(ident, level, cur, now);
-                self.ring[slot] = Some(ctx);
-                false
+                self.insert(ctx)
             }
         };
-        if stale && cur < u32::MAX {
+        let c = &self.ring[i];
+        let stale =
+            c.needs_rekey || c.bytes_remaining < 0 || c.expires_at.is_some_and(|t| now >= t);
+        let i = if stale && cur < u32::MAX {
             let ctx = self.derive(ident, level, cur + 1, now);
-            self.install(ctx);
-        }
-        let slot = Self::slot(self.current);
-        self.ring[slot].as_mut().ok_or(AbortCode::RXGK_BADKEYNO)
+            self.current = cur + 1;
+            self.insert(ctx)
+        } else {
+            i
+        };
+        self.ring.get_mut(i).ok_or(AbortCode::RXGK_BADKEYNO)
+    }
+
+    /// The context of key `number` (cached or derived), without rekeying.
+    fn ctx_for(
+        &mut self,
+        ident: &ConnIdent,
+        level: SecurityLevel,
+        number: u32,
+        now: u64,
+    ) -> Result<&mut KeyCtx, AbortCode> {
+        let i = match self.find(number) {
+            Some(i) => i,
+            None => {
+                let ctx = self.derive(ident, level, number, now);
+                self.insert(ctx)
+            }
+        };
+        self.ring.get_mut(i).ok_or(AbortCode::RXGK_BADKEYNO)
     }
 
     /// The key number that the low 16 bits `wire` stand for, relative to the current key, and
-    /// whether it is the next one (a rekey by the peer).
+    /// whether it is ahead of the current one (the peer rekeyed). Accepted: up to
+    /// [`KEYS_BEHIND`] before the current key and [`KEYS_AHEAD`] after it.
     fn resolve(&self, wire: u16) -> Option<(u32, bool)> {
-        let cur = self.current;
-        if wire == cur as u16 {
-            Some((cur, false))
-        } else if cur > 0 && wire == (cur - 1) as u16 {
-            Some((cur - 1, false))
-        } else if cur < u32::MAX && wire == (cur + 1) as u16 {
-            Some((cur + 1, true))
-        } else {
-            None
+        let diff = i64::from(wire.wrapping_sub(self.current as u16) as i16);
+        if !(-KEYS_BEHIND..=KEYS_AHEAD).contains(&diff) {
+            return None;
         }
+        let n = u32::try_from(i64::from(self.current) + diff).ok()?;
+        Some((n, diff > 0))
     }
 }
 
@@ -316,7 +481,7 @@ impl RxgkConn {
         let (ident, level) = (self.ident, self.level);
         if let Some(s) = self.session.as_mut() {
             s.start_time = start_time;
-            s.ring = Default::default();
+            s.ring.clear();
             let ctx = s.derive(&ident, level, s.current, now);
             s.install(ctx);
         }
@@ -349,6 +514,7 @@ impl RxgkConn {
         &mut self,
         challenge: &[u8],
         counters: CallCounters,
+        app_data_override: Option<&[u8]>,
     ) -> Result<Vec<u8>, AbortCode> {
         let nonce = challenge
             .get(..NONCE_LEN)
@@ -365,16 +531,18 @@ impl RxgkConn {
         let session = self.session.as_mut().ok_or(AbortCode::RXGK_NOTAUTH)?;
         let start_time = session.start_time;
         let ctx = session.tx_ctx(&ident, level, now)?;
-        let mut auth = Vec::with_capacity(64 + app_data.len());
-        auth.extend_from_slice(nonce);
-        put_opaque(&mut auth, app_data);
-        put_u32(&mut auth, level.to_wire());
-        put_u32(&mut auth, ident.epoch.0);
-        put_u32(&mut auth, ident.cid.0);
-        put_u32(&mut auth, 4);
-        for c in counters {
-            put_u32(&mut auth, c.0);
+        let auth = Authenticator {
+            nonce: nonce.try_into().map_err(|_| AbortCode::RXGK_PACKETSHORT)?,
+            app_data: match app_data_override {
+                Some(d) => Bytes::copy_from_slice(d),
+                None => app_data.clone(),
+            },
+            level: level.to_wire(),
+            epoch: ident.epoch.0,
+            cid: ident.cid.0,
+            call_numbers: counters.iter().map(|c| c.0).collect(),
         }
+        .encode();
         let conf: [u8; CONFOUNDER_LEN] =
             random_bytes().map_err(|_| AbortCode::RXGK_INCONSISTENCY)?;
         let authx = ctx
@@ -441,31 +609,24 @@ impl RxgkConn {
             .decrypt(RXGK_CLIENT_ENC_RESPONSE, authx)
             .map_err(|_| AbortCode::RXGK_SEALEDINCON)?;
         let notauth = AbortCode::RXGK_NOTAUTH;
-        let mut a = Reader::new(&auth);
-        let got_nonce = a.bytes(NONCE_LEN).ok_or(notauth)?;
-        if nonce.as_ref().map(|n| &n[..]) != Some(got_nonce) {
-            return Err(notauth);
-        }
-        let app_data = a.opaque(MAX_APP_DATA).ok_or(notauth)?;
-        let level = a.u32().ok_or(notauth)?;
-        let epoch = a.u32().ok_or(notauth)?;
-        let cid = a.u32().ok_or(notauth)?;
-        let ncalls = a.u32().ok_or(notauth)?;
-        if level != contents.level.to_wire()
-            || epoch != ident.epoch.0
-            || cid != ident.cid.0
-            || ncalls > 4
+        let a = Authenticator::decode(&auth)?;
+        // (With the `fuzzing` feature the nonce is not compared, like the MACs.)
+        let nonce_ok = nonce.as_ref() == Some(&a.nonce) || cfg!(feature = "fuzzing");
+        if !nonce_ok
+            || a.level != contents.level.to_wire()
+            || a.epoch != ident.epoch.0
+            || a.cid != ident.cid.0
         {
             return Err(notauth);
         }
         let mut new_counters = *counters;
-        for slot in new_counters.iter_mut().take(ncalls as usize) {
-            let call = a.u32().ok_or(notauth)?;
+        for (slot, &call) in new_counters.iter_mut().zip(&a.call_numbers) {
             if call > i32::MAX as u32 || call < *slot {
                 return Err(notauth);
             }
             *slot = call;
         }
+        let app_data = a.app_data;
         if contents.level < keys.min_level() {
             return Err(AbortCode::RXGK_BADLEVEL);
         }
@@ -495,7 +656,7 @@ impl RxgkConn {
         id.kvno = container.kvno;
         id.expires =
             (contents.expiration != 0).then(|| unix_secs_from_rxgk_time(contents.expiration));
-        id.app_data = Bytes::copy_from_slice(app_data);
+        id.app_data = app_data;
         Ok(id)
     }
 
@@ -510,26 +671,23 @@ impl RxgkConn {
         let (number, is_next) = session
             .resolve(header.cksum)
             .ok_or(AbortCode::RXGK_BADKEYNO)?;
-        let slot = Session::slot(number);
-        let have = matches!(&session.ring[slot], Some(c) if c.number == number);
-        let fresh = if have {
-            None
-        } else {
-            Some(session.derive(&ident, level, number, now))
+        let cached = session.find(number);
+        let fresh = match cached {
+            Some(_) => None,
+            None => Some(session.derive(&ident, level, number, now)),
         };
-        let ctx = match &fresh {
-            Some(c) => c,
-            None => session.ring[slot]
-                .as_ref()
-                .ok_or(AbortCode::RXGK_BADKEYNO)?,
+        let ctx = match (&fresh, cached) {
+            (Some(c), _) => c,
+            (None, Some(i)) => session.ring.get(i).ok_or(AbortCode::RXGK_BADKEYNO)?,
+            (None, None) => return Err(AbortCode::RXGK_BADKEYNO),
         };
         let data = unprotect(&ctx.rx, header, payload)?;
-        // Verified: a key the peer moved on to becomes ours too.
+        // Verified: a key the peer moved on to becomes ours too; an older one is cached.
         if let Some(ctx) = fresh {
             if is_next {
                 session.install(ctx);
             } else {
-                session.ring[slot] = Some(ctx);
+                session.insert(ctx);
             }
         }
         Ok(data)
@@ -548,7 +706,22 @@ impl RxgkConn {
         let now = self.clock.now();
         let (ident, level) = (self.ident, self.level);
         let session = self.session.as_mut().ok_or(AbortCode::RXGK_NOTAUTH)?;
-        let ctx = session.tx_ctx(&ident, level, now)?;
+        let ch = header.cid.channel().index() % 4;
+        let (call, seq) = (header.call_number.0, header.seq);
+        let resend = session.tx_track[ch].resend_key(call, seq);
+        let fresh = resend.is_none();
+        let ctx = match resend {
+            Some(Some(k)) => session.ctx_for(&ident, level, k, now)?,
+            Some(None) => {
+                let cur = session.current;
+                session.ctx_for(&ident, level, cur, now)?
+            }
+            None => {
+                let number = session.tx_ctx(&ident, level, now)?.number;
+                session.tx_track[ch].sent(call, seq, number);
+                session.ctx_for(&ident, level, number, now)?
+            }
+        };
         header.cksum = ctx.number as u16;
         let start = out.len();
         match &ctx.tx {
@@ -568,8 +741,10 @@ impl RxgkConn {
                 ek.encrypt_parts_into(&conf, &[&ph, data], out);
             }
         }
-        let sent = i64::try_from(out.len() - start).unwrap_or(i64::MAX);
-        ctx.bytes_remaining = ctx.bytes_remaining.saturating_sub(sent);
+        if fresh {
+            let sent = i64::try_from(out.len() - start).unwrap_or(i64::MAX);
+            ctx.bytes_remaining = ctx.bytes_remaining.saturating_sub(sent);
+        }
         Ok(())
     }
 }
@@ -644,7 +819,20 @@ impl ConnSecurity for RxgkConn {
         challenge: Bytes,
         counters: CallCounters,
     ) -> Result<Vec<u8>, AbortCode> {
-        self.build_response(&challenge, counters)
+        self.build_response(&challenge, counters, None)
+    }
+
+    fn respond_with_app_data(
+        &mut self,
+        _header: &Header,
+        challenge: Bytes,
+        counters: CallCounters,
+        app_data: &[u8],
+    ) -> Result<Vec<u8>, AbortCode> {
+        if app_data.len() > MAX_APP_DATA {
+            return Err(AbortCode::RX_INVALID_OPERATION);
+        }
+        self.build_response(&challenge, counters, Some(app_data))
     }
 
     fn issue_challenge(&mut self) -> Option<Vec<u8>> {

@@ -23,11 +23,32 @@
 //!   travel, in the header's `cksum` field.
 //! * **Rekeying**: a key number is used until its lifetime (seconds) or byte budget
 //!   (2^bytelife bytes sent) runs out, then the sender moves to the next; a receiver follows
-//!   when the peer's packets carry current+1 (and verify). The previous key stays usable for
-//!   packets in flight.
+//!   when the peer's packets carry a later key number and verify (Linux accepts current+1; we
+//!   accept up to [`conn::KEYS_AHEAD`] ahead, for when packets were lost). The previous keys
+//!   stay usable for packets in flight ([`conn::KEYS_BEHIND`]).
 //! * **CHALLENGE**: 20 random bytes. **RESPONSE**: `be64 start_time | opaque ticket |
 //!   opaque encrypt(TK usage 1030, nonce | opaque appdata | level | epoch | cid | 4 | calls[4])`,
 //!   its header `cksum` carrying the key number.
+//!
+//! # Where this differs from Linux (deliberately)
+//!
+//! * A RESPONSE whose ticket has expired is refused with `RXGK_EXPIRED`; Linux ignores it (a
+//!   "temporary" key error) and challenges again.
+//! * Received key numbers are accepted from [`conn::KEYS_BEHIND`] before to
+//!   [`conn::KEYS_AHEAD`] after the current one (Linux: one either way), because this engine
+//!   does not verify duplicate DATA and so may not see every key change of a peer.
+//! * A connection moves to a later key only after a packet under it verifies (Linux marks the
+//!   current key for rekeying on seeing current+1).
+//! * [`RxgkServer::with_min_level`] refuses tickets below a level with `RXGK_BADLEVEL`.
+//! * Unknown (kvno, enctype) in a ticket gives `RXGK_NOTAUTH`, as observed from Linux 7.3.
+//!
+//! # What the engine must do
+//!
+//! * Put the client's current key number (low 16 bits, [`RxgkConn::key_number`]) in the
+//!   `cksum` field of the RESPONSE header: the server derives the authenticator's key from it.
+//!   (At the first CHALLENGE it is 0 unless the client already rekeyed.)
+//! * Pass each DATA (sub)packet's own header to `verify_packet` (its `cksum` is the key
+//!   number) and write the header after `secure_packet` (which sets `cksum`).
 //!
 //! # Example: a handshake and a packet, through the trait objects
 //!

@@ -415,20 +415,19 @@ fn rekey_after_byte_budget_both_sides_follow() {
         let (k, got) = send(&mut *s.server, &mut *s.client, Side::Service, 1, b"reply").unwrap();
         assert_eq!(k, last);
         assert_eq!(&got[..], b"reply");
-        // A packet still in flight under the previous key is accepted; older ones and ones
-        // too far ahead are not.
+        // Key numbers too far behind or ahead are refused outright.
         let mut h = data_header(Side::Service, 2);
         h.cksum = 2;
         let mut c2 = setup_with(et, params(et, level), None, b"");
         handshake(&mut c2).unwrap();
         let mut wire = Vec::new();
         c2.server.secure_packet(&mut h, b"x", &mut wire).unwrap();
-        h.cksum = last - 2;
+        h.cksum = last.wrapping_sub(65);
         assert_eq!(
             s.client.verify_packet(&h, Bytes::from(wire.clone())),
             Err(AbortCode::RXGK_BADKEYNO)
         );
-        h.cksum = last + 2;
+        h.cksum = last.wrapping_add(65);
         assert_eq!(
             s.client.verify_packet(&h, Bytes::from(wire)),
             Err(AbortCode::RXGK_BADKEYNO)
@@ -602,5 +601,115 @@ fn unsupported_session_key_enctype() {
     assert_eq!(
         sv.verify_response(&conn_header(), Bytes::from(resp)),
         Err(KRB5_PROG_KEYTYPE_NOSUPP)
+    );
+}
+
+/// The engine secures every transmission; retransmissions (a seq already secured on that
+/// channel) are not charged to the byte budget, so they do not force rekeying.
+#[test]
+fn retransmissions_are_not_charged() {
+    let et = Enctype::Aes256CtsHmacSha196;
+    let mut p = params(et, SecurityLevel::Encrypt);
+    p.bytelife = 12;
+    let mut s = setup_with(et, p, None, b"");
+    handshake(&mut s).unwrap();
+    for _ in 0..20 {
+        let (k, _) = send(
+            &mut *s.client,
+            &mut *s.server,
+            Side::Client,
+            1,
+            &[0u8; 1000],
+        )
+        .unwrap();
+        assert_eq!(k, 0);
+    }
+    // New packets are charged.
+    let keys: Vec<u16> = (2..10)
+        .map(|seq| {
+            send(
+                &mut *s.client,
+                &mut *s.server,
+                Side::Client,
+                seq,
+                &[0u8; 1000],
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    assert_eq!(keys, [0, 0, 0, 1, 1, 1, 1, 2]);
+}
+
+/// A retransmission goes out under the key number its packet was first sent with (as Linux
+/// resends the same bytes), even after the connection moved on.
+#[test]
+fn retransmissions_keep_their_key_number() {
+    let et = Enctype::Aes128CtsHmacSha256128;
+    let mut p = params(et, SecurityLevel::Auth);
+    p.bytelife = 12;
+    let mut s = setup_with(et, p, None, b"");
+    handshake(&mut s).unwrap();
+    let keys: Vec<u16> = (1..=10)
+        .map(|seq| {
+            send(
+                &mut *s.client,
+                &mut *s.server,
+                Side::Client,
+                seq,
+                &[1u8; 1000],
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    assert_eq!(keys, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    for seq in 1..=10u32 {
+        let (k, got) = send(
+            &mut *s.client,
+            &mut *s.server,
+            Side::Client,
+            seq,
+            &[1u8; 1000],
+        )
+        .unwrap();
+        assert_eq!(k, keys[seq as usize - 1], "seq {seq}");
+        assert_eq!(got.len(), 1000);
+    }
+    // New packets continue under the current key.
+    assert_eq!(
+        send(&mut *s.client, &mut *s.server, Side::Client, 11, b"x")
+            .unwrap()
+            .0,
+        2
+    );
+}
+
+/// App data given at CHALLENGE time (the engine's managed-challenge path) replaces the
+/// credentials' own and reaches the server's identity.
+#[test]
+fn app_data_at_challenge_time() {
+    let et = Enctype::Aes256CtsHmacSha196;
+    let mut s = setup_with(et, params(et, SecurityLevel::Auth), None, b"default");
+    let ch = s.server.issue_challenge().unwrap();
+    let resp = s
+        .client
+        .respond_with_app_data(&conn_header(), Bytes::from(ch), COUNTERS, b"from the app")
+        .unwrap();
+    let id = s
+        .server
+        .verify_response(&conn_header(), Bytes::from(resp))
+        .unwrap();
+    assert_eq!(&id.app_data[..], b"from the app");
+    assert_eq!(
+        s.client
+            .respond_with_app_data(
+                &conn_header(),
+                Bytes::from(vec![0u8; 20]),
+                COUNTERS,
+                &[0u8; 2000]
+            )
+            .err(),
+        Some(AbortCode::RX_INVALID_OPERATION)
     );
 }
