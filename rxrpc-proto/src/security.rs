@@ -223,6 +223,12 @@ pub trait ConnSecurity: Send + Debug {
         }
     }
 
+    /// Client: the header `cksum` of the RESPONSE just built (yfs-rxgk carries its key number
+    /// there); 0 by default.
+    fn response_cksum(&self) -> u16 {
+        0
+    }
+
     /// Service: the body of a CHALLENGE to send (called again for a retransmission; a class
     /// may keep its nonce). `None` if the class needs no challenge.
     fn issue_challenge(&mut self) -> Option<Vec<u8>> {
@@ -407,5 +413,8 @@ impl ConnSecurity for ManagedConn {
         let app_data = (self.handler)(&info)?;
         self.inner
             .respond_with_app_data(header, challenge, counters, &app_data)
+    }
+    fn response_cksum(&self) -> u16 {
+        self.inner.response_cksum()
     }
 }

@@ -784,6 +784,11 @@ fn unprotect(p: &Protect, header: &Header, payload: Bytes) -> Result<Bytes, Abor
 }
 
 impl ConnSecurity for RxgkConn {
+    fn response_cksum(&self) -> u16 {
+        // Only the low 16 bits of the key number travel.
+        (self.key_number() & 0xffff) as u16
+    }
+
     fn level(&self) -> SecurityLevel {
         self.level
     }

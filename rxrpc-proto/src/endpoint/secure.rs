@@ -162,18 +162,21 @@ impl Endpoint {
             self.stats.dropped += 1;
             return;
         }
-        let answer = sec.respond_to_challenge(header, body, counters);
+        let answer = sec
+            .respond_to_challenge(header, body, counters)
+            .map(|r| (r, sec.response_cksum()));
         match answer {
-            Ok(response) => {
+            Ok((response, cksum)) => {
                 conn.challenges += 1;
                 conn.challenged_at = Some(now);
-                let h = conn.header(
+                let mut h = conn.header(
                     Channel(0),
                     CallNumber(0),
                     PacketType::RESPONSE,
                     Seq(0),
                     Flags::empty(),
                 );
+                h.cksum = cksum;
                 let peer = conn.peer;
                 self.stats.responses_sent += 1;
                 self.push_packet(peer, &h, |out| out.extend_from_slice(&response));
