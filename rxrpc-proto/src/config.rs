@@ -58,6 +58,8 @@ pub struct EndpointConfig {
     /// DATA packets a secured service connection holds while it waits for the client's
     /// RESPONSE; more are dropped (the client retransmits them).
     pub unsecured_backlog: usize,
+    /// DATA packets all service connections together hold while waiting for RESPONSEs.
+    pub unsecured_backlog_total: usize,
     /// A service connection re-sends its CHALLENGE no more often than this while DATA keeps
     /// arriving without a RESPONSE.
     pub challenge_interval: Duration,
@@ -108,6 +110,7 @@ impl Default for EndpointConfig {
             max_conns_per_bundle: 4,
             debug_responder: true,
             unsecured_backlog: 32,
+            unsecured_backlog_total: 4096,
             challenge_interval: Duration::from_millis(250),
             max_calls: 65_536,
             max_calls_per_socket: 16_384,

@@ -286,6 +286,8 @@ pub struct Endpoint {
     bundles: HashMap<BundleKey, Vec<Key>>,
     /// Calls waiting for a channel, per bundle.
     waiting: HashMap<BundleKey, VecDeque<Key>>,
+    /// DATA packets held by unsecured service connections, all together.
+    pub(crate) held_total: usize,
     /// Which socket serves which service.
     services: HashMap<ServiceId, Key>,
     pub(crate) transmits: VecDeque<Transmit>,
@@ -319,6 +321,7 @@ impl Endpoint {
             service_conns: HashMap::new(),
             bundles: HashMap::new(),
             waiting: HashMap::new(),
+            held_total: 0,
             services: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

@@ -611,6 +611,7 @@ impl Endpoint {
         let Some(conn) = self.conns.remove(ck) else {
             return;
         };
+        self.held_total = self.held_total.saturating_sub(conn.held.len());
         if let Some(p) = self.peers.get_mut(&conn.peer) {
             p.conns = p.conns.saturating_sub(1);
             if p.conns == 0 {

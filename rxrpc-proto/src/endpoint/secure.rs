@@ -95,8 +95,10 @@ impl Endpoint {
             self.stats.dropped += 1;
             return;
         }
-        if conn.held.len() < limit {
-            conn.held.push_back((header, body));
+        if conn.held.len() < limit && self.held_total < self.config.unsecured_backlog_total {
+            // A copy: a held slice would pin the whole receive block it came in.
+            conn.held.push_back((header, Bytes::copy_from_slice(&body)));
+            self.held_total += 1;
         } else {
             self.stats.dropped += 1;
         }
@@ -224,6 +226,7 @@ impl Endpoint {
                 self.stats.responses_verified += 1;
                 let peer = conn.peer;
                 let held = std::mem::take(&mut conn.held);
+                self.held_total = self.held_total.saturating_sub(held.len());
                 for (h, b) in held {
                     self.on_packet(now, peer, h, b);
                 }
@@ -246,6 +249,7 @@ impl Endpoint {
         }
         conn.aborted = Some(code);
         conn.dont_reuse = true;
+        self.held_total = self.held_total.saturating_sub(conn.held.len());
         conn.held.clear();
         let h = conn.header(
             Channel(0),

@@ -603,6 +603,8 @@ fn held_packets_are_bounded() {
     let lens: Vec<usize> = conns.iter().map(|(_, c)| c.held.len()).collect();
     assert!(lens.contains(&limit), "held {lens:?}");
     assert!(conns.iter().all(|(_, c)| c.held.len() <= limit));
+    let held: usize = conns.iter().map(|(_, c)| c.held.len()).sum();
+    assert_eq!(held, net.eps[1].1.held_total);
     assert!(net.ep(1).stats().dropped > 0);
 }
 
