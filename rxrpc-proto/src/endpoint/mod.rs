@@ -23,7 +23,9 @@
 
 mod debug;
 mod input;
+mod peer;
 mod process;
+mod transmit;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -193,6 +195,10 @@ pub struct EndpointStats {
     pub acks_in: [u64; 10],
     /// Service calls that completed (any way).
     pub service_calls_done: u64,
+    /// DATA packets sent, counting each subpacket of a jumbo packet.
+    pub data_subpackets_out: u64,
+    /// Jumbo DATA packets sent (datagrams of more than one subpacket).
+    pub jumbo_datagrams_out: u64,
 }
 
 /// Per-peer counters (the `/proc/net/rxrpc/peers` and rxdebug GETPEER analogue).
@@ -215,6 +221,19 @@ pub struct PeerStats {
     pub rttvar_us: u64,
     /// Connections to or from the peer.
     pub conns: u32,
+    /// Largest datagram (UDP payload, Rx header included) we send to the peer: one full DATA
+    /// packet (1440) until path-MTU discovery finds more, less if the network reported a
+    /// smaller path MTU.
+    pub path_mtu: u32,
+    /// Most subpackets per jumbo DATA packet we send to the peer now (1: no jumbo).
+    pub jumbo_subpackets: u32,
+    /// Slow-start threshold the last call to the peer ended with (0: none yet); the next
+    /// call starts from it.
+    pub ssthresh: u32,
+    /// VERSION keepalives sent to the peer.
+    pub keepalives: u64,
+    /// Path-MTU probes sent to the peer.
+    pub mtu_probes: u64,
 }
 
 pub(crate) fn reason_index(r: crate::wire::AckReason) -> usize {
@@ -244,6 +263,8 @@ pub(crate) struct Socket {
 enum TimerTarget {
     Call(Key),
     Conn(Key),
+    /// The peer keepalive.
+    Peer(SocketAddr),
 }
 
 /// The sans-IO endpoint. See the module documentation for the poll contract.
@@ -269,8 +290,8 @@ pub struct Endpoint {
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
     /// The latest `now` given to the endpoint (for ages in snapshots).
     pub(crate) last_now: Instant,
-    /// Per-peer counters, for peers with connections.
-    pub(crate) peers: HashMap<SocketAddr, PeerStats>,
+    /// Per-peer state and counters, for peers with connections.
+    pub(crate) peers: HashMap<SocketAddr, peer::Peer>,
     /// Calls with work queued.
     pub(crate) attention: VecDeque<Key>,
     stats: EndpointStats,
@@ -729,7 +750,7 @@ impl Endpoint {
 
     /// Counters of a peer with which we have connections.
     pub fn peer_stats(&self, peer: SocketAddr) -> Option<PeerStats> {
-        self.peers.get(&peer).copied()
+        self.peers.get(&peer).map(|p| p.stats)
     }
 
     /// A `/proc/net/rxrpc`-like picture of calls, connections, peers and counters. The
@@ -765,7 +786,7 @@ impl Endpoint {
                     rx_hard_ack: c.rx.hard_ack.0,
                     rx_window: c.rx.rwind(),
                     rx_serial: c.rx.last_serial.0,
-                    cwnd: c.tx.cwnd,
+                    cwnd: c.tx.cwnd(),
                     rx_timeout_ms: c
                         .timers
                         .expect_rx_by
@@ -800,7 +821,7 @@ impl Endpoint {
             .iter()
             .map(|(a, p)| PeerSnapshot {
                 remote: *a,
-                stats: *p,
+                stats: p.stats,
             })
             .collect();
         peers.sort_by_key(|p| p.remote);
