@@ -56,6 +56,13 @@ pub(crate) fn subpackets_fitting(bytes: usize) -> usize {
     (1 + (bytes - BASE_DATAGRAM) / JUMBO_SUBPKTLEN).min(MAX_JUMBO_SUBPACKETS)
 }
 
+/// Most subpackets fitting the interface MTU a Linux-convention peer reports in `ifMTU` (its
+/// interface MTU less the IP, UDP and Rx headers): bigger datagrams could only reach it
+/// fragmented, which a lost fragment turns into a lost jumbo packet.
+fn if_mtu_subpackets(t: &AckTrailer) -> usize {
+    subpackets_fitting((t.if_mtu as usize).saturating_add(HEADER_LEN))
+}
+
 /// An unanswered probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Probe {
@@ -199,7 +206,7 @@ impl Peer {
         let ours = (config.max_jumbo_subpackets as usize).clamp(1, MAX_JUMBO_SUBPACKETS);
         let theirs = subpackets_fitting(t.max_mtu as usize);
         let n = match t.jumbo_max {
-            0 => subpackets_fitting(self.pmtud.usable()),
+            0 => subpackets_fitting(self.pmtud.usable()).min(if_mtu_subpackets(&t)),
             k => {
                 let path = self
                     .pmtud
@@ -258,7 +265,10 @@ pub(crate) fn ack_trailer(config: &EndpointConfig, peer: Option<&Peer>, rwind: u
     };
     let pmtud = AckTrailer {
         max_mtu: jumbo_datagram_len(MAX_JUMBO_SUBPACKETS) as u32,
-        if_mtu: TRAILER_IF_MTU,
+        // Our interface MTU less the IP, UDP and Rx headers, as Linux sends it.
+        if_mtu: u32::try_from(config.pmtud_max.saturating_sub(HEADER_LEN))
+            .unwrap_or(u32::MAX)
+            .max(TRAILER_IF_MTU),
         rwind,
         jumbo_max: 0,
     };
@@ -440,11 +450,17 @@ impl Endpoint {
             p.pmtud.raise_at = None;
             p.pmtud.bad = self.config.pmtud_max.max(BASE_DATAGRAM) + 1;
         }
-        let limit = (self.config.max_jumbo_subpackets as usize)
-            .min(subpackets_fitting(t.max_mtu as usize))
+        let ours = (self.config.max_jumbo_subpackets as usize)
             .min(subpackets_fitting(self.config.pmtud_max));
+        let limit = ours
+            .min(subpackets_fitting(t.max_mtu as usize))
+            .min(if_mtu_subpackets(&t));
         let Some(size) = p.pmtud.next_trial(limit) else {
-            p.pmtud.raise_at = Some(now + RAISE_INTERVAL);
+            // Over only if our own bounds end it: the peer's maxMTU may still grow (Linux
+            // advertises more once it has seen that we do path-MTU discovery).
+            if p.pmtud.next_trial(ours).is_none() {
+                p.pmtud.raise_at = Some(now + RAISE_INTERVAL);
+            }
             p.refresh(&self.config);
             return;
         };
@@ -551,6 +567,22 @@ mod tests {
         let c = EndpointConfig::default();
         let t = ack_trailer(&c, None, 32);
         assert_eq!((t.max_mtu, t.jumbo_max, t.rwind), (65160, 0, 32));
+        assert_eq!(t.if_mtu, 65160 - 28);
+        // A Linux peer behind a 1500-byte interface: no jumbo packets, whatever probes say.
+        let mut p = Peer::new(Instant::ZERO, &c);
+        p.trailer = Some(AckTrailer {
+            max_mtu: 65160,
+            if_mtu: 1444,
+            rwind: 32,
+            jumbo_max: 0,
+        });
+        p.pmtud.success(jumbo_datagram_len(8));
+        assert_eq!(p.jumbo_subpackets(&c), 1);
+        p.trailer = Some(AckTrailer {
+            if_mtu: 9000 - 56,
+            ..p.trailer.unwrap()
+        });
+        assert_eq!(p.jumbo_subpackets(&c), 6);
         let mut p = Peer::new(Instant::ZERO, &c);
         p.trailer = Some(AckTrailer {
             max_mtu: 5692,
