@@ -7,9 +7,29 @@
 
 use core::time::Duration;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use crate::call::cc::{CongestionFactory, NewReno};
 use crate::security::ClientSecurityRef;
-use crate::wire::{SecurityIndex, ServiceId};
+use crate::wire::{MAX_JUMBO_SUBPACKETS, SecurityIndex, ServiceId, jumbo_datagram_len};
+
+/// How our ACK trailers announce jumbo support (the trailer's last word, `jumbo_max`). The two
+/// conventions in use cannot be combined in one value: Linux reads 0 as "I do path-MTU
+/// discovery" and then probes before sending jumbo packets; OpenAFS reads a count above 1 as
+/// "send me jumbo packets of up to this many subpackets" and anything else as "no jumbo".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JumboAdvertise {
+    /// Mirror the peer: 0 until the peer's own trailer shows a count (OpenAFS), then a
+    /// count of at most 4 (OpenAFS's own default).
+    #[default]
+    Auto,
+    /// Always 0, with the largest datagram we receive as `maxMTU` (the Linux convention).
+    Pmtud,
+    /// Always this count (clamped to 2..=46), with a `maxMTU` that fits it (the OpenAFS
+    /// convention).
+    Count(u32),
+}
 
 /// Settings of one [`Endpoint`](crate::Endpoint). Cheap to clone.
 #[derive(Clone, Debug)]
@@ -22,7 +42,8 @@ pub struct EndpointConfig {
     pub version_string: String,
     /// Receive window in packets (1..=255).
     pub rx_window: u32,
-    /// Largest transmit window in packets, whatever the peer advertises.
+    /// Largest transmit window in packets (1..=255), whatever the peer advertises. The
+    /// default is 128, like Linux; 255, the most one ACK can describe, works too.
     pub tx_window_max: u32,
     /// Transmit window assumed before the peer's first ACK trailer.
     pub tx_window_initial: u32,
@@ -86,6 +107,25 @@ pub struct EndpointConfig {
     /// are reaped at once instead of after `client_conn_idle` / `service_conn_idle`, at most
     /// one sweep a second. Default 30 s.
     pub pressure_conn_idle: Duration,
+    /// Builds each call's congestion controller ([`NewReno`] by default).
+    pub congestion: Arc<dyn CongestionFactory>,
+    /// Send a tail-loss probe (RFC 8985 §7) when ACKs stop before the retransmission timeout.
+    pub tail_loss_probe: bool,
+    /// Send jumbo DATA packets (several full packets in one datagram) when the peer allows
+    /// them, probe the path MTU of peers that do path-MTU discovery, and announce that we
+    /// accept them. Off: one packet per datagram and a trailer saying "no jumbo".
+    pub jumbo: bool,
+    /// Most subpackets in a jumbo packet we send (1..=46).
+    pub max_jumbo_subpackets: u32,
+    /// How our ACK trailers announce jumbo support.
+    pub jumbo_advertise: JumboAdvertise,
+    /// Largest datagram (UDP payload, Rx header included) path-MTU discovery tries: the
+    /// local interface MTU minus the IP and UDP headers, at most 65160 (a jumbo packet of 46
+    /// subpackets).
+    pub pmtud_max: usize,
+    /// Send a VERSION keepalive to a peer with live connections when nothing was sent to it
+    /// for this long (keeps NAT mappings open). Zero disables.
+    pub peer_keepalive: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -119,6 +159,13 @@ impl Default for EndpointConfig {
             max_incoming_conns_per_peer: 1_024,
             max_incoming_peers: 4_096,
             pressure_conn_idle: Duration::from_secs(30),
+            congestion: Arc::new(NewReno),
+            tail_loss_probe: true,
+            jumbo: true,
+            max_jumbo_subpackets: MAX_JUMBO_SUBPACKETS as u32,
+            jumbo_advertise: JumboAdvertise::Auto,
+            pmtud_max: jumbo_datagram_len(MAX_JUMBO_SUBPACKETS),
+            peer_keepalive: Duration::from_secs(20),
         }
     }
 }

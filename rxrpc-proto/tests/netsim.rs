@@ -14,11 +14,13 @@
 //!   the sweep (seconds, debug build).
 //! * `cargo test --release -p rxrpc-proto --test netsim -- --ignored sweep --nocapture` runs
 //!   the full sweep (size {0, 1, 1412 B, 1 MB, 20 MB} × big request / big reply × loss {0, 1,
-//!   5, 20, 30} % × RTT {0.1, 10, 100} ms), prints the table and compares it with
-//!   `tests/snapshots/netsim_sweep.txt`; `NETSIM_UPDATE=1` rewrites the snapshot.
-//! * `NETSIM_CELL=rep,1048576,5,10 [NETSIM_PCAP=/tmp/cell.pcap] [NETSIM_TRACE=n] cargo test
-//!   --release -p rxrpc-proto --test netsim -- --ignored one_cell --nocapture` runs one cell
-//!   (direction, size, loss %, RTT ms) and prints its last packets; the pcap opens in
+//!   5, 20, 30} % × RTT {0.1, 10, 100} ms × jumbo off/on, path MTU 9000), prints the table and
+//!   compares it with `tests/snapshots/netsim_sweep.txt`; `NETSIM_UPDATE=1` rewrites the
+//!   snapshot.
+//! * `NETSIM_CELL=rep,1048576,5,10[,jumbo] [NETSIM_PCAP=/tmp/cell.pcap] [NETSIM_TRACE=n] cargo
+//!   test --release -p rxrpc-proto --test netsim -- --ignored one_cell --nocapture` runs one
+//!   cell (direction, size, loss %, RTT ms, jumbo) and prints its last packets (all of them up
+//!   to `NETSIM_TRACE` when it is set, even for a cell that succeeded); the pcap opens in
 //!   Wireshark or `rxdump`.
 //! * `NETSIM_SOAK=<worlds> [NETSIM_SOAK_FROM=<seed>] cargo test --release -p rxrpc-proto
 //!   --test netsim -- --ignored soak --nocapture` runs random worlds (two or three endpoints,
@@ -28,10 +30,15 @@
 //! rising per connection and direction, no REQUEST_ACK on the last packet of a reply, no
 //! oversized DATA, no DATA seq 0).
 //!
-//! Jumbo DATA: the engine does not send jumbo packets yet and has no switch for them, so the
-//! sweep has no jumbo dimension; [`JUMBO_MODES`] is where it goes once `EndpointConfig` has
-//! one. ICMP: the engine has no input for ICMP errors yet; the simulator counts what an MTU
-//! cap drops (where a router would answer "fragmentation needed").
+//! Jumbo DATA and path-MTU discovery: scenario worlds have no MTU cap unless they set one, so
+//! endpoints (jumbo on by default) find jumbo packets of up to 46 subpackets; the sweep caps
+//! the path at 9000 (6 subpackets). `jumbo_to_openafs_convention_peer`,
+//! `pmtu_search_down_under_mtu_cap` and `reduced_path_mtu_shrinks_packets` cover the two
+//! trailer conventions, the search under a cap and a reported path MTU below one packet
+//! (the driver's ICMP input, simulated by calling `Endpoint::reduce_path_mtu`; the simulator
+//! itself sends no ICMP and counts what an MTU cap drops). `tail_loss_probe_beats_the_rto`,
+//! `ssthresh_cache_seeds_the_next_call`, `idle_restart_after_a_pause`,
+//! `transmit_window_of_255` and `peer_keepalive` cover the rest of the transmit side.
 //!
 //! `mtu_black_hole_reply` and `blackhole_times_out_with_two_calls` reproduce two engine bugs
 //! this simulator found (a reply that cannot pass the path MTU hung for ever; silence after
@@ -48,12 +55,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant as WallInstant};
 
 use app::{Pace, World, is_documented_timeout, short};
-use rxrpc_proto::wire::{AbortCode, Flags, PacketType};
-use rxrpc_proto::{Completion, EndpointConfig, Instant};
+use rxrpc_proto::wire::{AbortCode, DataView, Flags, PacketType, jumbo_datagram_len};
+use rxrpc_proto::{Completion, EndpointConfig, Instant, JumboAdvertise};
 use sim::{GilbertElliott, LinkConfig, Rng, Sim, Stop, Verdict};
 
-/// Jumbo settings the sweep covers (see the module documentation).
-const JUMBO_MODES: &[bool] = &[false];
+/// Jumbo settings the sweep covers: `EndpointConfig::jumbo` on both endpoints.
+const JUMBO_MODES: &[bool] = &[false, true];
+/// The path MTU of every sweep cell (IP datagram bytes): jumbo Ethernet frames, so path-MTU
+/// discovery has something to find (jumbo packets of up to 6 subpackets fit).
+const SWEEP_MTU: usize = 9000;
 
 /// The small side of a sweep call (a status word).
 const SMALL: u64 = 4;
@@ -63,7 +73,6 @@ const LOSSES: &[u32] = &[0, 1, 5, 20, 30];
 /// Round-trip times in microseconds.
 const RTTS: &[u64] = &[100, 10_000, 100_000];
 
-const DATA: usize = PacketType::DATA.0 as usize;
 const ACK: usize = PacketType::ACK.0 as usize;
 
 // ----- cells ------------------------------------------------------------------------------
@@ -118,7 +127,7 @@ impl Cell {
 
     fn label(&self) -> String {
         format!(
-            "{} {:>6} {:>3}% {:>6}{}",
+            "{} {:>6} {:>3}% {:>6} {:>5}",
             match self.dir {
                 Dir::Req => "req",
                 Dir::Rep => "rep",
@@ -126,20 +135,21 @@ impl Cell {
             size_name(self.size),
             self.loss_pct,
             rtt_name(self.rtt_us),
-            if self.jumbo { " jumbo" } else { "" }
+            if self.jumbo { "on" } else { "off" }
         )
     }
 
     fn repro(&self) -> String {
         format!(
-            "NETSIM_CELL={},{},{},{}",
+            "NETSIM_CELL={},{},{},{}{}",
             match self.dir {
                 Dir::Req => "req",
                 Dir::Rep => "rep",
             },
             self.size,
             self.loss_pct,
-            self.rtt_us as f64 / 1000.0
+            self.rtt_us as f64 / 1000.0,
+            if self.jumbo { ",jumbo" } else { "" }
         )
     }
 
@@ -153,12 +163,13 @@ impl Cell {
         let size = it.next()?.parse().ok()?;
         let loss_pct = it.next()?.parse().ok()?;
         let rtt_ms: f64 = it.next()?.parse().ok()?;
-        Some(Cell::new(
-            dir,
-            size,
-            loss_pct,
-            (rtt_ms * 1000.0).round() as u64,
-        ))
+        let mut c = Cell::new(dir, size, loss_pct, (rtt_ms * 1000.0).round() as u64);
+        c.jumbo = match it.next() {
+            None => false,
+            Some("jumbo") => true,
+            Some(_) => return None,
+        };
+        Some(c)
     }
 }
 
@@ -188,6 +199,8 @@ struct CellResult {
     /// Virtual time from `begin_call` to the client's terminal message.
     virt: Duration,
     data_pkts: u64,
+    /// Jumbo DATA datagrams sent.
+    jumbo_dgrams: u64,
     retrans: u64,
     acks: u64,
     /// Datagrams sent, before the network's losses.
@@ -223,12 +236,13 @@ impl CellResult {
             self.acks as f64 / self.data_pkts as f64
         };
         format!(
-            "{} | {:<29} | {:>11.6}s | {:>11} | {:>6} | {:>6} | {:>5.3} | {}",
+            "{} | {:<29} | {:>11.6}s | {:>11} | {:>6} | {:>5} | {:>6} | {:>5.3} | {}",
             self.cell.label(),
             self.outcome,
             self.virt.as_secs_f64(),
             self.goodput(),
             self.data_pkts,
+            self.jumbo_dgrams,
             self.retrans,
             apd,
             if self.ok() { "ok" } else { "FAIL" }
@@ -236,20 +250,23 @@ impl CellResult {
     }
 }
 
-const TABLE_HEAD: &str = "dir   size loss    rtt | client/server                 |  virt. time |    goodput |   DATA | retrns | ACK/D | check";
+const TABLE_HEAD: &str = "dir   size loss    rtt jumbo | client/server                 |  virt. time |    goodput |   DATA | jumbo | retrns | ACK/D | check";
 
 /// What the columns mean (the head of the snapshot).
 const LEGEND: &str = "\
 # netsim sweep: one call per cell over a symmetric path (one-way delay = RTT/2, independent
-# loss each way, no rate limit), virtual time, deterministic seeds.
+# loss each way, path MTU 9000, no rate limit), virtual time, deterministic seeds.
 #   dir            req = big request and 4-byte reply, rep = 4-byte request and big reply
+#   jumbo          EndpointConfig::jumbo on both endpoints (jumbo DATA after path-MTU
+#                  discovery; off: one packet per datagram)
 #   client/server  how the client call and the service call ended: ok = succeeded,
 #                  L:/R: = local/remote abort with that code (RX_ prefix dropped)
 #   virt. time     begin_call to the client's terminal message
 #   goodput        (request + reply bytes) / virt. time
-#   DATA, retrns   DATA packets sent by both endpoints (retransmissions included), and
-#                  retransmissions
-#   ACK/D          ACK packets / DATA packets, both endpoints
+#   DATA, retrns   DATA packets sent by both endpoints (retransmissions included, each
+#                  subpacket of a jumbo packet counted), and retransmissions
+#   jumbo          jumbo DATA datagrams sent
+#   ACK/D          ACK packets (path-MTU probes included) / DATA packets, both endpoints
 #   check          FAIL = wrong or missing bytes, an end other than success or a documented
 #                  timeout (RX_CALL_TIMEOUT / RX_CALL_DEAD; none allowed at 0 % loss), a
 #                  hang, or leaked calls
@@ -262,10 +279,10 @@ fn run_cell(cell: Cell, pcap: Option<&Path>, trace_len: usize) -> CellResult {
     let link = LinkConfig {
         delay: Duration::from_micros(cell.rtt_us / 2),
         loss: f64::from(cell.loss_pct) / 100.0,
+        mtu: Some(SWEEP_MTU),
         ..LinkConfig::default()
     };
-    // Once `EndpointConfig` has a jumbo switch, `cell.jumbo` is applied here.
-    let sim = Sim::new(2, cell.seed(), link, |_, _cfg| {});
+    let sim = Sim::new(2, cell.seed(), link, |_, cfg| cfg.jumbo = cell.jumbo);
     let mut w = World::new(sim);
     w.sim.set_trace_len(trace_len);
     if let Some(p) = pcap {
@@ -306,11 +323,13 @@ fn run_cell(cell: Cell, pcap: Option<&Path>, trace_len: usize) -> CellResult {
     }
     let outcome = format!("{}/{}", short(client_t.as_ref()), short(server_t.as_ref()));
     let mut data_pkts = 0;
+    let mut jumbo_dgrams = 0;
     let mut acks = 0;
     let mut retrans = 0;
     for n in &w.sim.nodes {
         let s = n.ep.stats();
-        data_pkts += s.packets_out[DATA];
+        data_pkts += s.data_subpackets_out;
+        jumbo_dgrams += s.jumbo_datagrams_out;
         acks += s.packets_out[ACK];
         retrans += s.retransmits;
     }
@@ -326,7 +345,10 @@ fn run_cell(cell: Cell, pcap: Option<&Path>, trace_len: usize) -> CellResult {
     w.sim.finish_pcap();
     let datagrams = w.sim.datagrams_sent();
     // Keep the last packets of failures and of timeouts.
-    let trace = if failures.is_empty() && outcome == "ok/ok" {
+    let trace = if failures.is_empty()
+        && outcome == "ok/ok"
+        && std::env::var_os("NETSIM_TRACE").is_none()
+    {
         String::new()
     } else {
         w.sim.format_trace(trace_len)
@@ -337,6 +359,7 @@ fn run_cell(cell: Cell, pcap: Option<&Path>, trace_len: usize) -> CellResult {
         failures,
         virt,
         data_pkts,
+        jumbo_dgrams,
         retrans,
         acks,
         datagrams,
@@ -616,7 +639,9 @@ fn assert_all_succeeded(w: &World) {
 
 #[test]
 fn reordering_and_duplication() {
+    // An Ethernet MTU: one packet per datagram, so there are enough datagrams to reorder.
     let link = LinkConfig {
+        mtu: Some(1500),
         delay: Duration::from_millis(10),
         jitter: Duration::from_millis(2),
         reorder: 0.10,
@@ -707,10 +732,15 @@ fn mtu_cap() {
             ..LinkConfig::delay(Duration::from_millis(5))
         },
     );
+    let sizes = watch_sizes(&mut w);
     w.call(0, 0, 200_000, 200_000);
     finish(&mut w, Duration::from_secs(600));
     assert_all_succeeded(&w);
-    assert_eq!(w.sim.link_stats(1, 0).dropped_mtu, 0);
+    // Only path-MTU probes were too big (both ways); no DATA was.
+    let s = sizes.borrow();
+    assert!(s.max_data <= 1440, "{s:?}");
+    let drops = w.sim.link_stats(1, 0).dropped_mtu + w.sim.link_stats(0, 1).dropped_mtu;
+    assert_eq!(drops, s.big_acks, "{s:?}");
 
     // One byte less: every full DATA packet is dropped.
     let mut w = world(
@@ -737,6 +767,42 @@ fn mtu_cap() {
         w.sim.link_stats(1, 0)
     );
     assert!(w.sim.link_stats(1, 0).dropped_mtu > 0);
+}
+
+/// Sizes of what the endpoints sent, as a hook saw them.
+#[derive(Clone, Debug, Default)]
+struct Sizes {
+    /// Largest DATA datagram.
+    max_data: usize,
+    /// ACK datagrams above one full DATA packet (path-MTU probes).
+    big_acks: u64,
+    /// Subpackets in the largest jumbo DATA datagram.
+    max_subpackets: usize,
+    /// Jumbo DATA datagrams.
+    jumbos: u64,
+}
+
+/// Install a hook that records datagram sizes (and passes everything).
+fn watch_sizes(w: &mut World) -> std::rc::Rc<std::cell::RefCell<Sizes>> {
+    let sizes = std::rc::Rc::new(std::cell::RefCell::new(Sizes::default()));
+    let s = sizes.clone();
+    w.sim.hook = Some(Box::new(move |p| {
+        let mut s = s.borrow_mut();
+        match p.header.map(|h| (h.packet_type, h.flags)) {
+            Some((PacketType::DATA, f)) => {
+                s.max_data = s.max_data.max(p.bytes.len());
+                if f.contains(Flags::JUMBO_PACKET) {
+                    s.jumbos += 1;
+                    let n = DataView::new_checked(p.bytes).map_or(0, |v| v.subpacket_count());
+                    s.max_subpackets = s.max_subpackets.max(n);
+                }
+            }
+            Some((PacketType::ACK, _)) if p.bytes.len() > 1440 => s.big_acks += 1,
+            _ => {}
+        }
+        Verdict::Pass
+    }));
+    sizes
 }
 
 /// Engine bug (found by `random_worlds` seed 16 with an MTU cap of 1200): the server's
@@ -1164,6 +1230,304 @@ fn ping_before_first_data() {
     assert_all_succeeded(&w);
 }
 
+/// The client's view of its peer, the server on node 0.
+fn client_peer_stats(w: &World) -> rxrpc_proto::PeerStats {
+    let server = w.sim.nodes[0].addr;
+    w.sim.nodes[1]
+        .ep
+        .peer_stats(server)
+        .expect("the client has a connection to the server")
+}
+
+/// A peer of the OpenAFS convention (its ACK trailers say "jumbo packets of up to 4
+/// subpackets", no path-MTU discovery) gets jumbo packets at once, without probes; through a
+/// path that drops datagrams of 4 subpackets silently, the sender halves to 2 and the call
+/// completes.
+#[test]
+fn jumbo_to_openafs_convention_peer() {
+    let openafs = |i: usize, c: &mut EndpointConfig| {
+        if i == 0 {
+            c.jumbo_advertise = JumboAdvertise::Count(4);
+        }
+    };
+    let mut w = world_cfg(2, 161, LinkConfig::delay(Duration::from_millis(5)), openafs);
+    let sizes = watch_sizes(&mut w);
+    w.call(0, 0, 2 * MB, 4);
+    let stop = w.run_until(Duration::from_secs(60), World::all_done);
+    assert_eq!(stop, Stop::Done);
+    let p = client_peer_stats(&w);
+    assert_eq!((p.jumbo_subpackets, p.mtu_probes), (4, 0), "{p:?}");
+    finish(&mut w, Duration::from_secs(60));
+    assert_all_succeeded(&w);
+    let s = sizes.borrow().clone();
+    assert_eq!(s.max_subpackets, 4, "{s:?}");
+    assert!(s.jumbos > 300, "{s:?}");
+    assert_eq!(s.big_acks, 0, "no probes towards a count-convention peer");
+    assert_eq!(s.max_data, 28 + 3 * 1416 + 1412);
+
+    // The path carries 3000-byte datagrams, and says nothing about bigger ones.
+    let link = LinkConfig {
+        mtu: Some(3000),
+        ..LinkConfig::delay(Duration::from_millis(5))
+    };
+    let mut w = world_cfg(2, 162, link, openafs);
+    let sizes = watch_sizes(&mut w);
+    w.call(0, 0, 2 * MB, 4);
+    let stop = w.run_until(Duration::from_secs(120), World::all_done);
+    assert_eq!(stop, Stop::Done);
+    let p = client_peer_stats(&w);
+    assert_eq!(p.jumbo_subpackets, 2, "{p:?}");
+    finish(&mut w, Duration::from_secs(60));
+    assert_all_succeeded(&w);
+    let s = sizes.borrow().clone();
+    assert!(w.sim.link_stats(1, 0).dropped_mtu > 0);
+    assert!(s.jumbos > 300, "{s:?}");
+}
+
+/// Path-MTU discovery towards a peer of the Linux convention (`jumbo_max` 0) under an MTU cap
+/// of 5000: probes of 2 subpackets pass, 4 fail (three tries), 3 pass; DATA then goes in
+/// jumbo packets of 3 subpackets and never exceeds the path.
+#[test]
+fn pmtu_search_down_under_mtu_cap() {
+    let link = LinkConfig {
+        mtu: Some(5000),
+        ..LinkConfig::delay(Duration::from_millis(5))
+    };
+    let mut w = world(2, 171, link);
+    let sizes = watch_sizes(&mut w);
+    w.call(0, 0, 8 * MB, 4);
+    let stop = w.run_until(Duration::from_secs(60), World::all_done);
+    assert_eq!(stop, Stop::Done);
+    let p = client_peer_stats(&w);
+    assert_eq!(p.path_mtu as usize, jumbo_datagram_len(3), "{p:?}");
+    assert_eq!(p.jumbo_subpackets, 3, "{p:?}");
+    finish(&mut w, Duration::from_secs(60));
+    assert_all_succeeded(&w);
+    let s = sizes.borrow().clone();
+    assert_eq!(s.max_subpackets, 3, "{s:?}");
+    assert!(s.max_data + 28 <= 5000, "{s:?}");
+    // Only the three probes of 4 subpackets were too big.
+    assert_eq!(w.sim.link_stats(1, 0).dropped_mtu, 3);
+    assert_eq!(p.mtu_probes, 5, "2, 4 (three times), 3");
+}
+
+/// The network reports a path MTU below one full DATA packet (what the driver does on ICMP
+/// "fragmentation needed" or `EMSGSIZE`): the next call's packets are cut to fit.
+#[test]
+fn reduced_path_mtu_shrinks_packets() {
+    let link = LinkConfig {
+        mtu: Some(1300),
+        ..LinkConfig::delay(Duration::from_millis(5))
+    };
+    let mut w = world(2, 181, link);
+    w.call(0, 0, 100, 100);
+    let stop = w.run_until(Duration::from_secs(60), World::all_done);
+    assert_eq!(stop, Stop::Done);
+    let server = w.sim.nodes[0].addr;
+    w.sim.ep(1).reduce_path_mtu(server, 1300);
+    assert_eq!(client_peer_stats(&w).path_mtu, 1300 - 28);
+    assert_eq!(w.sim.nodes[1].ep.path_mtu(server), Some(1272));
+    let sizes = watch_sizes(&mut w);
+    w.call(0, 0, 300_000, 4);
+    finish(&mut w, Duration::from_secs(120));
+    assert_all_succeeded(&w);
+    let s = sizes.borrow().clone();
+    assert!(s.max_data <= 1272, "{s:?}");
+    assert_eq!(w.sim.link_stats(1, 0).dropped_mtu, 0);
+}
+
+/// When the last packet of a request is lost, the tail-loss probe re-sends it after about
+/// two round trips plus the peer's ACK delay, well before the retransmission timeout (at
+/// least 200 ms) would.
+#[test]
+fn tail_loss_probe_beats_the_rto() {
+    fn last_packet_gap(tlp: bool) -> Duration {
+        let cfg = move |_: usize, c: &mut EndpointConfig| {
+            c.tail_loss_probe = tlp;
+            c.jumbo = false;
+        };
+        let mut w = world_cfg(2, 191, LinkConfig::delay(Duration::from_millis(5)), cfg);
+        let client = w.sim.nodes[1].addr;
+        let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let t = times.clone();
+        w.sim.hook = Some(Box::new(move |p| match p.header {
+            Some(h)
+                if h.packet_type == PacketType::DATA
+                    && p.from == client
+                    && h.flags.contains(Flags::LAST_PACKET) =>
+            {
+                let mut t = t.borrow_mut();
+                t.push(p.at);
+                if t.len() == 1 {
+                    Verdict::Drop
+                } else {
+                    Verdict::Pass
+                }
+            }
+            _ => Verdict::Pass,
+        }));
+        w.call(0, 0, 100_000, 4);
+        finish(&mut w, Duration::from_secs(60));
+        assert_all_succeeded(&w);
+        let t = times.borrow();
+        assert!(t.len() >= 2, "{t:?}");
+        t[1] - t[0]
+    }
+    let with = last_packet_gap(true);
+    let without = last_packet_gap(false);
+    println!("last packet re-sent after {with:?} with a probe, {without:?} without");
+    assert!(with < Duration::from_millis(150), "{with:?}");
+    assert!(without >= Duration::from_millis(200), "{without:?}");
+}
+
+/// The slow-start threshold a call ends with is remembered for its peer and seeds the next
+/// call: after a lossy call, the next one leaves slow start early instead of doubling its
+/// window up to the cap.
+#[test]
+fn ssthresh_cache_seeds_the_next_call() {
+    fn second_call_cwnd(first_loss: f64) -> (u32, u32) {
+        let link = LinkConfig {
+            loss: first_loss,
+            ..LinkConfig::delay(Duration::from_millis(5))
+        };
+        let cfg = |_: usize, c: &mut EndpointConfig| c.jumbo = false;
+        let mut w = world_cfg(2, 201, link, cfg);
+        w.call(0, 0, 2 * MB, 4);
+        let stop = w.run_until(Duration::from_secs(600), World::all_done);
+        assert_eq!(stop, Stop::Done);
+        let cached = client_peer_stats(&w).ssthresh;
+        w.sim.link_mut(1, 0).loss = 0.0;
+        w.sim.link_mut(0, 1).loss = 0.0;
+        let id = w.call(0, 0, 4 * MB, 4);
+        // Eight round trips.
+        w.run_until(Duration::from_millis(80), |_| false);
+        let snap = w.sim.nodes[1].ep.snapshot();
+        let c = snap.calls.iter().find(|c| c.user_id == id).expect("call");
+        let cwnd = c.cwnd;
+        finish(&mut w, Duration::from_secs(600));
+        assert_all_succeeded(&w);
+        (cached, cwnd)
+    }
+    let (clean_ssthresh, clean_cwnd) = second_call_cwnd(0.0);
+    let (lossy_ssthresh, lossy_cwnd) = second_call_cwnd(0.03);
+    println!(
+        "ssthresh {clean_ssthresh} -> cwnd {clean_cwnd}; ssthresh {lossy_ssthresh} -> cwnd {lossy_cwnd}"
+    );
+    assert_eq!(clean_ssthresh, 128);
+    assert_eq!(clean_cwnd, 128);
+    assert!(
+        lossy_ssthresh > 0 && lossy_ssthresh < 64,
+        "{lossy_ssthresh}"
+    );
+    assert!(lossy_cwnd <= lossy_ssthresh + 10, "{lossy_cwnd}");
+}
+
+/// A request that pauses for longer than a retransmission timeout restarts from the initial
+/// window of 4 packets (RFC 5681 §4.1), although its window had grown before the pause.
+#[test]
+fn idle_restart_after_a_pause() {
+    let cfg = |_: usize, c: &mut EndpointConfig| c.jumbo = false;
+    let mut w = world_cfg(2, 211, LinkConfig::delay(Duration::from_millis(5)), cfg);
+    let client = w.sim.nodes[1].addr;
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s = sent.clone();
+    w.sim.hook = Some(Box::new(move |p| {
+        if p.from == client && p.header.is_some_and(|h| h.packet_type == PacketType::DATA) {
+            s.borrow_mut().push(p.at);
+        }
+        Verdict::Pass
+    }));
+    let id = w.call_paused(0, 0, 2 * MB, 4, MB, Duration::from_secs(2));
+    // In the pause: everything sent so far is acknowledged, the window is wide open.
+    w.run_until(Duration::from_secs(1), |_| false);
+    let snap = w.sim.nodes[1].ep.snapshot();
+    let before = snap
+        .calls
+        .iter()
+        .find(|c| c.user_id == id)
+        .expect("call")
+        .cwnd;
+    finish(&mut w, Duration::from_secs(60));
+    assert_all_succeeded(&w);
+    let sent = sent.borrow();
+    let resume = w.clients[0].calls[&id].resume_at.expect("paused");
+    let burst = sent.iter().filter(|t| **t == resume).count();
+    println!("cwnd {before} before the pause, {burst} packets at resume");
+    assert!(before > 32, "{before}");
+    assert_eq!(burst, 4);
+}
+
+/// A transmit window of 255 packets (the most one ACK describes) roughly doubles what a
+/// long path carries compared with the default of 128.
+#[test]
+fn transmit_window_of_255() {
+    fn transfer(window: u32) -> Duration {
+        let cfg = move |_: usize, c: &mut EndpointConfig| {
+            c.tx_window_max = window;
+            c.jumbo = false;
+        };
+        let mut w = world_cfg(2, 221, LinkConfig::delay(Duration::from_millis(50)), cfg);
+        let id = w.call(0, 0, 4, 8 * MB);
+        finish(&mut w, Duration::from_secs(600));
+        assert_all_succeeded(&w);
+        let k = &w.clients[0].calls[&id];
+        k.ended.expect("ended") - k.started
+    }
+    let (a, b) = (transfer(128), transfer(255));
+    println!("8 MB over 100 ms: window 128 {a:?}, window 255 {b:?}");
+    assert!(b.as_secs_f64() < a.as_secs_f64() * 0.6, "{a:?} {b:?}");
+}
+
+/// Peer keepalive: 20 s after the last packet to a peer with live connections, a VERSION
+/// keepalive goes out (and is not answered); none once the connections are gone.
+#[test]
+fn peer_keepalive() {
+    let mut w = world(2, 231, LinkConfig::delay(Duration::from_millis(5)));
+    let client = w.sim.nodes[1].addr;
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s = seen.clone();
+    w.sim.hook = Some(Box::new(move |p| {
+        if let Some(h) = p.header {
+            s.borrow_mut().push((p.at, p.from == client, h.packet_type));
+        }
+        Verdict::Pass
+    }));
+    w.call(0, 0, 100, 100);
+    let stop = w.run_until(Duration::from_secs(10), World::all_done);
+    assert_eq!(stop, Stop::Done);
+    // Client connections are discarded after 120 s idle, service ones after 600 s.
+    w.run_until(Duration::from_secs(700), |_| false);
+    let seen = seen.borrow();
+    let last_call_packet = seen
+        .iter()
+        .filter(|(_, from_client, t)| *from_client && *t != PacketType::VERSION)
+        .map(|(at, _, _)| *at)
+        .max()
+        .expect("packets");
+    let ka: Vec<Instant> = seen
+        .iter()
+        .filter(|(_, from_client, t)| *from_client && *t == PacketType::VERSION)
+        .map(|(at, _, _)| *at)
+        .collect();
+    println!("client keepalives at {ka:?}, last call packet at {last_call_packet:?}");
+    assert!(ka.len() >= 4 && ka.len() <= 6, "{ka:?}");
+    assert_eq!(ka[0] - last_call_packet, Duration::from_secs(20));
+    for pair in ka.windows(2) {
+        assert_eq!(pair[1] - pair[0], Duration::from_secs(20));
+    }
+    assert!(*ka.last().unwrap() < Instant::from_micros(130_000_000));
+    let server_ka = seen
+        .iter()
+        .filter(|(_, from_client, t)| !*from_client && *t == PacketType::VERSION)
+        .count();
+    assert!(
+        server_ka >= 25,
+        "the service connection lives 600 s: {server_ka}"
+    );
+    assert_eq!(w.sim.nodes[0].ep.stats().version_replies, 0);
+    assert_eq!(w.sim.nodes[1].ep.stats().version_replies, 0);
+}
+
 /// The harness itself: a flipped byte in one DATA packet is caught (rxnull has no checksum).
 #[test]
 fn harness_catches_corruption() {
@@ -1385,7 +1749,9 @@ fn deterministic_and_pcap() {
 
 #[test]
 fn cell_spec_round_trips() {
-    let c = Cell::new(Dir::Rep, MB, 5, 100);
+    let mut c = Cell::new(Dir::Rep, MB, 5, 100);
+    assert_eq!(Cell::parse(&c.repro()["NETSIM_CELL=".len()..]), Some(c));
+    c.jumbo = true;
     assert_eq!(Cell::parse(&c.repro()["NETSIM_CELL=".len()..]), Some(c));
     assert_eq!(all_cells().len(), 150 * JUMBO_MODES.len());
 }

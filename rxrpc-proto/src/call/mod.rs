@@ -5,6 +5,7 @@
 //! the call the moment the last holder lets go (the design brief's rule), so there is no dead
 //! state and no reaper timer.
 
+pub mod cc;
 mod rx;
 pub mod state;
 mod tx;
@@ -13,7 +14,7 @@ use core::time::Duration;
 use std::net::SocketAddr;
 
 pub(crate) use rx::Rx;
-pub(crate) use tx::Tx;
+pub(crate) use tx::{LossFired, Tx, TxOut};
 
 use crate::arena::Key;
 use crate::config::EndpointConfig;

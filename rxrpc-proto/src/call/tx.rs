@@ -1,21 +1,25 @@
 //! The transmit side of a call: packetisation, the transmit window, ACK processing, loss
-//! marking and retransmission.
+//! detection and retransmission.
 //!
-//! Layer: the call engine. `Tx` decides *what* to send; the endpoint stamps headers and serials
-//! (which belong to the connection) through the `emit` closure passed to [`Tx::transmit`].
-//! Congestion control here is a plain RFC 5681 slow start / congestion avoidance in packets
-//! with halving on loss; retransmission is driven by NACKs below a soft-ACKed packet (after
-//! one smoothed RTT) and by the retransmission timeout (RFC 6298 estimator, exponential
-//! backoff).
+//! Layer: the call engine. `Tx` decides *what* to send and in which datagrams; the endpoint
+//! stamps headers and serials (which belong to the connection) and builds the datagrams
+//! through the `emit` closure passed to [`Tx::transmit`]. The congestion window comes from a
+//! pluggable [`CongestionController`] (NewReno by default, see [`super::cc`]); loss detection
+//! is RACK-TLP-like (RFC 8985): a NACKed packet below a soft-ACKed one is lost once it
+//! outlives a reordering window, a tail-loss probe (PTO = 2·SRTT) re-sends the last packet
+//! (or sends a new one) when ACKs stop, and the retransmission timeout (RFC 6298 estimator,
+//! exponential backoff) is the last resort. Fresh full packets may be glued into jumbo
+//! datagrams when the peer allows; retransmissions always go one per datagram.
 
 use core::time::Duration;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::cc::{AckSample, CongestionController, CongestionInit, INITIAL_CWND};
 use crate::config::EndpointConfig;
 use crate::time::Instant;
-use crate::wire::{ACK_TYPE_ACK, Ack, AckReason, JUMBO_DATALEN, Seq, Serial};
+use crate::wire::{ACK_TYPE_ACK, Ack, AckReason, Flags, JUMBO_DATALEN, Seq, Serial};
 
 /// One DATA packet in the transmit queue.
 #[derive(Debug)]
@@ -30,6 +34,20 @@ pub(crate) struct TxBuf {
     /// Marked lost: to be retransmitted.
     pub(crate) lost: bool,
     pub(crate) retransmits: u32,
+    /// Its latest transmission was part of a jumbo datagram.
+    pub(crate) in_jumbo: bool,
+}
+
+/// One DATA (sub)packet handed to the endpoint to put on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TxOut {
+    pub(crate) seq: Seq,
+    pub(crate) data: Bytes,
+    /// `LAST_PACKET`, `REQUEST_ACK` and, on every subpacket of a jumbo datagram but the last,
+    /// `JUMBO_PACKET`.
+    pub(crate) flags: Flags,
+    /// A retransmission (or a tail-loss probe re-sending a packet).
+    pub(crate) resend: bool,
 }
 
 /// Why an incoming ACK was refused.
@@ -101,6 +119,14 @@ impl Rtt {
         self.samples = self.samples.saturating_add(1);
     }
 
+    /// Start from an estimate remembered from an earlier call (no sample counted).
+    pub(crate) fn seed(&mut self, srtt: Duration, rttvar: Duration) {
+        if self.srtt.is_none() && !srtt.is_zero() {
+            self.srtt = Some(srtt);
+            self.rttvar = rttvar;
+        }
+    }
+
     pub(crate) fn rto(&self, config: &EndpointConfig) -> Duration {
         match self.srtt {
             None => config.initial_rto,
@@ -109,6 +135,33 @@ impl Rtt {
         }
     }
 }
+
+/// What the call's loss timer stands for while armed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum LossTimer {
+    /// The retransmission timeout (or, with nothing outstanding, the persist timer).
+    #[default]
+    Rto,
+    /// The tail-loss probe timeout.
+    Pto,
+}
+
+/// What the loss timer did when it fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LossFired {
+    /// Nothing is outstanding (the caller may be window-blocked: its persist PING).
+    Idle,
+    /// A tail-loss probe is due: transmit.
+    Probe,
+    /// A probe is no longer appropriate (loss recovery began): rearm as a retransmission
+    /// timeout.
+    Rearm,
+    /// Retransmission timeout: everything in flight was marked lost.
+    Timeout,
+}
+
+/// Smallest data payload a path-MTU limit can shrink packets to.
+const MIN_PAYLOAD: usize = 256;
 
 /// Transmit state of one direction of a call.
 #[derive(Debug)]
@@ -131,9 +184,8 @@ pub(crate) struct Tx {
     pub(crate) total_len: Option<u64>,
     /// The peer's receive window.
     pub(crate) rwind: u32,
-    pub(crate) cwnd: u32,
-    pub(crate) ssthresh: u32,
-    cwnd_acc: u32,
+    /// The congestion controller.
+    pub(crate) cc: Box<dyn CongestionController>,
     /// Loss recovery ends when the hard-ACK point passes this.
     recovery_until: Option<Seq>,
     pub(crate) backoff: u32,
@@ -144,16 +196,45 @@ pub(crate) struct Tx {
     /// Packets in the queue marked lost.
     n_lost: u32,
     pub(crate) rtt: Rtt,
+    /// Data bytes per packet.
     pub(crate) max_payload: usize,
+    /// Data length of a packet whose payload on the wire is exactly 1412 bytes, the only size
+    /// that may precede another subpacket in a jumbo datagram (the security class's
+    /// overhead is the difference to 1412).
+    pub(crate) jumbo_payload: usize,
+    /// Most packets glued into one datagram, set by the endpoint from what the peer allows.
+    pub(crate) jumbo_max: usize,
     queue_max: u32,
     window_max: u32,
+    /// What the armed loss timer stands for.
+    pub(crate) loss_mode: LossTimer,
+    /// Fresh data went out or new data was acknowledged: the probe timer may be (re)armed.
+    rearm_pto: bool,
+    /// The probe timer fired: the next transmission sends one probe.
+    tlp_pending: bool,
+    /// Probes sent since new data was last acknowledged (each doubles the next timeout).
+    tlp_count: u32,
+    /// When a DATA packet was last sent.
+    last_send_at: Option<Instant>,
+    /// Packets sent in jumbo datagrams declared lost since one sent in a jumbo datagram was
+    /// last acknowledged.
+    jumbo_lost_unacked: u32,
+    /// Jumbo datagrams look undeliverable (a retransmission timeout hit one, or two jumbo
+    /// datagrams' worth of their packets were lost with none acknowledged): the endpoint
+    /// sends fewer subpackets to the peer. Taken by the endpoint.
+    pub(crate) jumbo_trouble: bool,
+    /// The peer's remembered state (ssthresh, RTT, path MTU) has been applied.
+    pub(crate) seeded: bool,
     /// Counters.
     pub(crate) packets_sent: u64,
     pub(crate) retransmits: u64,
+    pub(crate) tlp_probes: u64,
+    pub(crate) jumbo_datagrams: u64,
 }
 
 impl Tx {
     pub(crate) fn new(config: &EndpointConfig) -> Self {
+        let window_max = config.tx_window_max.clamp(1, crate::wire::MAX_ACKS as u32);
         Tx {
             queue: VecDeque::new(),
             bottom: Seq(0),
@@ -165,9 +246,9 @@ impl Tx {
             queued_bytes: 0,
             total_len: None,
             rwind: config.tx_window_initial.max(1),
-            cwnd: 4,
-            ssthresh: config.tx_window_max,
-            cwnd_acc: 0,
+            cc: config
+                .congestion
+                .build(&CongestionInit::new(INITIAL_CWND, window_max)),
             recovery_until: None,
             backoff: 0,
             n_acked: 0,
@@ -175,11 +256,56 @@ impl Tx {
             n_lost: 0,
             rtt: Rtt::new(),
             max_payload: JUMBO_DATALEN,
+            jumbo_payload: JUMBO_DATALEN,
+            jumbo_max: 1,
             queue_max: config.tx_queue_max.max(1),
-            window_max: config.tx_window_max.max(1),
+            window_max,
+            loss_mode: LossTimer::Rto,
+            rearm_pto: false,
+            tlp_pending: false,
+            tlp_count: 0,
+            last_send_at: None,
+            jumbo_lost_unacked: 0,
+            jumbo_trouble: false,
+            seeded: false,
             packets_sent: 0,
             retransmits: 0,
+            tlp_probes: 0,
+            jumbo_datagrams: 0,
         }
+    }
+
+    /// Apply what the endpoint remembers of the peer, once, before the first transmission:
+    /// the slow-start threshold of the previous call (a new controller), its RTT estimate and
+    /// the largest datagram the path carries.
+    pub(crate) fn seed(
+        &mut self,
+        config: &EndpointConfig,
+        ssthresh: Option<u32>,
+        rtt: Option<(Duration, Duration)>,
+        path_payload: Option<usize>,
+    ) {
+        if self.seeded {
+            return;
+        }
+        self.seeded = true;
+        if ssthresh.is_some() && self.packets_sent == 0 {
+            self.cc = config.congestion.build(&CongestionInit {
+                cached_ssthresh: ssthresh,
+                ..CongestionInit::new(INITIAL_CWND, self.window_max)
+            });
+        }
+        if let Some((srtt, rttvar)) = rtt {
+            self.rtt.seed(srtt, rttvar);
+        }
+        if let Some(p) = path_payload {
+            self.limit_payload(p);
+        }
+    }
+
+    /// The congestion window.
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
     }
 
     /// Packets that may still be queued before backpressure applies.
@@ -194,14 +320,14 @@ impl Tx {
     pub(crate) fn queue_data(&mut self, mut data: Bytes, more: bool) -> usize {
         let mut accepted = 0;
         loop {
-            let room = self.max_payload - self.partial.len();
+            let room = self.max_payload.saturating_sub(self.partial.len());
             if !data.is_empty() {
                 if room == 0 {
                     // A full partial with more data behind it: not last.
                     if self.space() == 0 {
                         break;
                     }
-                    self.push_packet(false);
+                    self.push_partial(false);
                     continue;
                 }
                 let n = room.min(data.len());
@@ -213,10 +339,10 @@ impl Tx {
             // exceed the queue limit by one), so "all accepted with more == false" means
             // "finished" and callers need no second call.
             if !more {
-                self.push_packet(true);
+                self.push_partial(true);
                 self.finished = true;
-            } else if self.partial.len() == self.max_payload && self.space() > 0 {
-                self.push_packet(false);
+            } else if self.partial.len() >= self.max_payload && self.space() > 0 {
+                self.push_partial(false);
             }
             break;
         }
@@ -224,8 +350,12 @@ impl Tx {
         accepted
     }
 
-    fn push_packet(&mut self, last: bool) {
+    fn push_partial(&mut self, last: bool) {
         let data = self.partial.split().freeze();
+        self.push_bytes(data, last);
+    }
+
+    fn push_bytes(&mut self, data: Bytes, last: bool) {
         self.top = self.top.next();
         self.queue.push_back(TxBuf {
             seq: self.top,
@@ -236,7 +366,55 @@ impl Tx {
             acked: false,
             lost: false,
             retransmits: 0,
+            in_jumbo: false,
         });
+    }
+
+    /// The path carries datagrams of at most `path_payload` bytes of UDP payload: shrink the
+    /// data per packet to fit (never grows). Packets never transmitted are cut again (the
+    /// peer has seen none of them, so their sequence numbers are still free); packets already
+    /// sent keep their size, since the peer may hold them.
+    pub(crate) fn limit_payload(&mut self, path_payload: usize) {
+        let overhead = crate::wire::HEADER_LEN + JUMBO_DATALEN.saturating_sub(self.jumbo_payload);
+        let n = path_payload
+            .saturating_sub(overhead)
+            .max(MIN_PAYLOAD)
+            .min(self.max_payload);
+        if n == self.max_payload {
+            return;
+        }
+        self.max_payload = n;
+        let first_unsent = self.transmitted.distance(self.bottom).max(0) as usize;
+        let tail: Vec<TxBuf> = if first_unsent < self.queue.len() {
+            self.queue.drain(first_unsent..).collect()
+        } else {
+            Vec::new()
+        };
+        let had_last = tail.last().is_some_and(|b| b.last);
+        let mut data = BytesMut::new();
+        for b in &tail {
+            data.extend_from_slice(&b.data);
+        }
+        data.extend_from_slice(&self.partial);
+        self.partial.clear();
+        self.top = self.transmitted;
+        let mut data = data.freeze();
+        if had_last {
+            loop {
+                let chunk = data.split_to(n.min(data.len()));
+                if data.is_empty() {
+                    self.push_bytes(chunk, true);
+                    break;
+                }
+                self.push_bytes(chunk, false);
+            }
+        } else {
+            while data.len() > n {
+                let chunk = data.split_to(n);
+                self.push_bytes(chunk, false);
+            }
+            self.partial.extend_from_slice(&data);
+        }
     }
 
     /// Packets in flight: sent, neither ACKed nor marked lost. Kept as counters so the hot
@@ -249,6 +427,9 @@ impl Tx {
     /// Drop the front packet (hard-ACKed), keeping the counters right.
     fn pop_front(&mut self) -> Option<TxBuf> {
         let b = self.queue.pop_front()?;
+        if b.in_jumbo && !b.lost {
+            self.jumbo_lost_unacked = 0;
+        }
         if b.acked {
             self.n_acked = self.n_acked.saturating_sub(1);
         }
@@ -259,68 +440,210 @@ impl Tx {
     }
 
     fn window(&self) -> u32 {
-        self.rwind.min(self.cwnd).min(self.window_max).max(1)
+        self.rwind.min(self.cwnd()).min(self.window_max).max(1)
     }
 
-    /// Transmit what the window allows: lost packets first, then fresh ones. `emit(buf,
-    /// retransmission)` puts one packet on the wire and returns the serial it used; it is told
-    /// whether to request an ACK through the returned flag of `request_ack`.
+    fn in_recovery(&self) -> bool {
+        self.recovery_until.is_some_and(|r| self.bottom.before(r))
+    }
+
+    /// Put the queued packets at `idx .. idx + n` on the wire as one datagram (a jumbo one
+    /// when `n > 1`; the caller checked they may be glued). Returns whether the last of them
+    /// was a first transmission.
+    fn send_group(
+        &mut self,
+        idx: usize,
+        n: usize,
+        now: Instant,
+        resend: bool,
+        emit: &mut impl FnMut(&[TxOut]) -> Serial,
+        request_ack: &impl Fn(&TxOut, &Tx) -> bool,
+    ) {
+        let mut outs: Vec<TxOut> = Vec::with_capacity(n);
+        for k in 0..n {
+            let Some(b) = self.queue.get(idx + k) else {
+                break;
+            };
+            let mut flags = Flags::empty();
+            if k + 1 < n {
+                flags = flags.with(Flags::JUMBO_PACKET);
+            } else if b.last {
+                flags = flags.with(Flags::LAST_PACKET);
+            }
+            outs.push(TxOut {
+                seq: b.seq,
+                data: b.data.clone(),
+                flags,
+                resend: resend || b.retransmits > 0 || b.lost,
+            });
+        }
+        let Some(terminal) = outs.last() else {
+            return;
+        };
+        // Only the terminal subpacket may ask for an ACK.
+        if request_ack(terminal, self) {
+            if let Some(t) = outs.last_mut() {
+                t.flags = t.flags.with(Flags::REQUEST_ACK);
+            }
+        }
+        let first = emit(&outs);
+        let jumbo = outs.len() > 1;
+        if jumbo {
+            self.jumbo_datagrams += 1;
+        }
+        let mut serial = first;
+        for (k, o) in outs.iter().enumerate() {
+            if k > 0 {
+                serial = serial.next();
+            }
+            let Some(b) = self.queue.get_mut(idx + k) else {
+                break;
+            };
+            b.serial = serial;
+            b.sent_at = Some(now);
+            b.in_jumbo = jumbo;
+            if b.lost {
+                b.lost = false;
+                self.n_lost = self.n_lost.saturating_sub(1);
+            }
+            if o.resend {
+                b.retransmits += 1;
+                self.retransmits += 1;
+            }
+            let (seq, last) = (b.seq, b.last);
+            if seq.after(self.transmitted) {
+                self.transmitted = seq;
+                if last {
+                    self.last_sent = true;
+                }
+            }
+            self.packets_sent += 1;
+        }
+    }
+
+    /// Transmit what the window allows: lost packets first, one per datagram, then fresh ones,
+    /// glued into jumbo datagrams of up to [`jumbo_max`](Self::jumbo_max) packets while the
+    /// packets are full, then a tail-loss probe if one is due. `emit(packets)` puts one
+    /// datagram on the wire and returns the serial of its first packet (the others follow
+    /// it); `request_ack(packet, tx)` decides whether a datagram's last packet asks for an
+    /// ACK. Returns the number of packets sent.
     pub(crate) fn transmit(
         &mut self,
         now: Instant,
-        mut emit: impl FnMut(&TxBuf, bool) -> Serial,
-        request_ack: impl Fn(&TxBuf, bool, &Tx) -> bool,
+        config: &EndpointConfig,
+        mut emit: impl FnMut(&[TxOut]) -> Serial,
+        request_ack: impl Fn(&TxOut, &Tx) -> bool,
     ) -> u32 {
+        let has_work = self.n_lost > 0 || self.transmitted.before(self.top) || self.tlp_pending;
+        if !has_work {
+            return 0;
+        }
+        // Restart from the initial window after sending nothing for an RTO (RFC 5681 §4.1).
+        if !self.outstanding() {
+            if let Some(t) = self.last_send_at {
+                let idle = now - t;
+                if idle >= self.rtt.rto(config) {
+                    self.cc.on_idle_restart(now, idle);
+                }
+            }
+        }
         let window = self.window();
         let mut in_flight = self.in_flight();
-        let mut sent = 0;
-        // Retransmissions.
-        for i in 0..self.queue.len() {
-            if in_flight >= window || self.n_lost == 0 {
-                break;
+        let mut sent = 0u32;
+        // Retransmissions, one per datagram.
+        let mut i = 0;
+        while self.n_lost > 0 && in_flight < window && i < self.queue.len() {
+            if self.queue.get(i).is_some_and(|b| b.lost) {
+                self.send_group(i, 1, now, true, &mut emit, &request_ack);
+                in_flight += 1;
+                sent += 1;
             }
-            let Some(buf) = self.queue.get(i) else { break };
-            if !buf.lost {
-                continue;
-            }
-            let ra = request_ack(buf, true, self);
-            let serial = emit(buf, ra);
-            if let Some(b) = self.queue.get_mut(i) {
-                b.serial = serial;
-                b.sent_at = Some(now);
-                b.lost = false;
-                b.retransmits += 1;
-                self.n_lost = self.n_lost.saturating_sub(1);
-            }
-            self.retransmits += 1;
-            self.packets_sent += 1;
-            in_flight += 1;
-            sent += 1;
+            i += 1;
         }
         // Fresh data, within the peer's receive window measured from the hard-ACK point.
+        let mut fresh = false;
         while in_flight < window && self.transmitted.before(self.top) {
             let seq = self.transmitted.next();
-            if seq.distance(self.bottom) as u32 > self.rwind.max(1) {
+            let dist = seq.distance(self.bottom);
+            let rwind_room = i64::from(self.rwind.max(1)) - i64::from(dist) + 1;
+            if rwind_room <= 0 || dist < 1 {
                 break;
             }
-            let idx = seq.distance(self.bottom) as usize - 1;
-            let Some(buf) = self.queue.get(idx) else {
+            let idx = dist as usize - 1;
+            let space = (window - in_flight) as usize;
+            let rwind_room = usize::try_from(rwind_room).unwrap_or(1);
+            // At most a quarter of the window per datagram: a small window still holds several
+            // datagrams, for the ACK clock and against losing a whole flight at once.
+            let jumbo = self.jumbo_max.min(window as usize / 4).max(1);
+            // ACK clocking frees the window a few packets at a time: rather than send small
+            // jumbo packets for ever, wait for room for a whole one while enough is in flight
+            // to bring the ACKs that make it (not while repairing losses: then every packet
+            // that brings an ACK counts).
+            let unsent = self.top.distance(self.transmitted).max(0) as usize;
+            let room = space.min(rwind_room);
+            if jumbo > 1
+                && room < jumbo
+                && in_flight as usize >= jumbo
+                && unsent >= jumbo
+                && !self.in_recovery()
+            {
                 break;
+            }
+            let max_n = jumbo.min(room);
+            let mut n = 1;
+            while n < max_n {
+                // Every subpacket but the terminal one must be full (1412 bytes on the wire).
+                let glue = self
+                    .queue
+                    .get(idx + n - 1)
+                    .is_some_and(|b| !b.last && b.data.len() == self.jumbo_payload);
+                if !glue || idx + n >= self.queue.len() {
+                    break;
+                }
+                n += 1;
+            }
+            self.send_group(idx, n, now, false, &mut emit, &request_ack);
+            in_flight += n as u32;
+            sent += n as u32;
+            fresh = true;
+        }
+        // Tail-loss probe: one new packet if the receive window allows, else the highest
+        // packet sent and not acknowledged again; both ask for an ACK.
+        if std::mem::take(&mut self.tlp_pending) {
+            let next = self.transmitted.next();
+            let rwind_ok = self.transmitted.before(self.top)
+                && next.distance(self.bottom) as u32 <= self.rwind.max(1);
+            let target = if rwind_ok {
+                Some((next.distance(self.bottom) as usize - 1, false))
+            } else {
+                self.queue
+                    .iter()
+                    .rposition(|b| b.sent_at.is_some() && !b.acked)
+                    .map(|i| (i, true))
             };
-            let ra = request_ack(buf, false, self);
-            let serial = emit(buf, ra);
-            let last = buf.last;
-            if let Some(b) = self.queue.get_mut(idx) {
-                b.serial = serial;
-                b.sent_at = Some(now);
+            if let Some((idx, resend)) = target {
+                // A probe asks for an ACK like a retransmission does (never on the last
+                // packet of a reply: the caller's policy knows).
+                let as_resend = |o: &TxOut, tx: &Tx| {
+                    let o = TxOut {
+                        resend: true,
+                        ..o.clone()
+                    };
+                    request_ack(&o, tx)
+                };
+                self.send_group(idx, 1, now, resend, &mut emit, &as_resend);
+                self.tlp_count += 1;
+                self.tlp_probes += 1;
+                // The next probe, later, if it still comes before the RTO.
+                self.rearm_pto = true;
+                sent += 1;
             }
-            self.transmitted = seq;
-            if last {
-                self.last_sent = true;
-            }
-            self.packets_sent += 1;
-            in_flight += 1;
-            sent += 1;
+        }
+        if sent > 0 {
+            self.last_send_at = Some(now);
+        }
+        if fresh {
+            self.rearm_pto = true;
         }
         sent
     }
@@ -347,6 +670,7 @@ impl Tx {
             }
         }
         self.bottom = self.transmitted;
+        self.tlp_count = 0;
         let all_acked = self.finished && self.bottom == self.top;
         AckOutcome {
             all_acked,
@@ -363,6 +687,7 @@ impl Tx {
         ack: &Ack,
         config: &EndpointConfig,
     ) -> Result<AckOutcome, AckError> {
+        let _ = config;
         if ack.first_packet.0 == 0 {
             return Err(AckError::ZeroFirstPacket);
         }
@@ -378,6 +703,7 @@ impl Tx {
             self.rwind = t.rwind.clamp(1, self.window_max);
         }
         // RTT sample from an ACK provoked by one of our DATA packets.
+        let mut rtt_sample = None;
         if matches!(ack.reason, AckReason::REQUESTED | AckReason::PING_RESPONSE)
             && ack.serial.0 != 0
         {
@@ -387,6 +713,7 @@ impl Tx {
                 .find(|b| b.serial == ack.serial && b.retransmits == 0)
             {
                 if let Some(t) = b.sent_at {
+                    rtt_sample = Some(now - t);
                     self.rtt.sample(now - t);
                 }
             }
@@ -421,6 +748,9 @@ impl Tx {
                 if !b.acked {
                     newly_acked += 1;
                     self.n_acked += 1;
+                    if b.in_jumbo && !b.lost {
+                        self.jumbo_lost_unacked = 0;
+                    }
                 }
                 b.acked = true;
                 if b.lost {
@@ -434,17 +764,21 @@ impl Tx {
                 self.n_acked = self.n_acked.saturating_sub(1);
             }
         }
+        if newly_acked > 0 || out.progress {
+            // New data acknowledged: a probe episode is over and the probe timer restarts.
+            self.tlp_count = 0;
+            self.rearm_pto = true;
+        }
         // Loss: a NACKed packet below a soft-ACKed one that has had time to arrive (a
         // RACK-style reordering window); younger ones wait for the reorder timer.
         self.highest_sacked = highest_sacked;
         let loss = self.mark_reorder_losses(now);
-        self.on_congestion_ack(newly_acked, loss);
+        self.on_congestion_ack(now, newly_acked, loss, rtt_sample);
         out.all_acked = self.finished && self.queue.is_empty() && self.bottom == self.top;
         out.all_soft_acked = self.finished
             && self.last_sent
             && self.transmitted == self.top
             && self.n_acked as usize == self.queue.len();
-        let _ = config;
         Ok(out)
     }
 
@@ -469,6 +803,7 @@ impl Tx {
         };
         let reo = self.reorder_window();
         let mut loss = false;
+        let mut jumbo_lost = 0;
         for b in self.queue.iter_mut() {
             if b.seq.after_eq(hs) {
                 break;
@@ -477,6 +812,14 @@ impl Tx {
                 b.lost = true;
                 self.n_lost += 1;
                 loss = true;
+                jumbo_lost += u32::from(b.in_jumbo);
+            }
+        }
+        if jumbo_lost > 0 {
+            self.jumbo_lost_unacked += jumbo_lost;
+            if self.jumbo_lost_unacked >= 2 * self.jumbo_max.max(2) as u32 {
+                self.jumbo_trouble = true;
+                self.jumbo_lost_unacked = 0;
             }
         }
         loss
@@ -501,55 +844,131 @@ impl Tx {
     pub(crate) fn on_reorder_timeout(&mut self, now: Instant) -> bool {
         let loss = self.mark_reorder_losses(now);
         if loss {
-            self.on_congestion_ack(0, true);
+            self.on_congestion_ack(now, 0, true, None);
         }
         loss
     }
 
-    fn on_congestion_ack(&mut self, newly_acked: u32, loss: bool) {
-        if let Some(r) = self.recovery_until {
-            if self.bottom.after_eq(r) {
-                self.recovery_until = None;
-            }
+    fn on_congestion_ack(
+        &mut self,
+        now: Instant,
+        newly_acked: u32,
+        loss: bool,
+        rtt: Option<Duration>,
+    ) {
+        if self.recovery_until.is_some() && !self.in_recovery() {
+            self.recovery_until = None;
         }
         if loss && self.recovery_until.is_none() {
-            let flight = self.in_flight().max(2);
-            self.ssthresh = (flight / 2).max(2);
-            self.cwnd = self.ssthresh;
+            self.cc.on_loss(now, self.in_flight());
             self.recovery_until = Some(self.transmitted);
             return;
         }
-        if newly_acked == 0 || self.recovery_until.is_some() {
+        if newly_acked == 0 {
             return;
         }
-        if self.cwnd < self.ssthresh {
-            self.cwnd = (self.cwnd + newly_acked).min(self.window_max);
-        } else {
-            self.cwnd_acc += newly_acked;
-            if self.cwnd_acc >= self.cwnd {
-                self.cwnd_acc = 0;
-                self.cwnd = (self.cwnd + 1).min(self.window_max);
-            }
-        }
+        self.cc.on_ack(&AckSample {
+            now,
+            newly_acked,
+            in_flight: self.in_flight(),
+            srtt: self.rtt.srtt,
+            rtt,
+            in_recovery: self.recovery_until.is_some(),
+        });
     }
 
-    /// The retransmission timer fired: everything in flight is presumed lost.
-    pub(crate) fn on_rto(&mut self) {
+    /// Whether a tail-loss probe timer may run: data in flight, no lost packet waiting to be
+    /// sent again, no reordering being waited out.
+    ///
+    /// Two departures from RFC 8985 §7, both because the retransmission timeout here is at
+    /// least 200 ms, hundreds of round trips on a short path: probes also run during loss
+    /// recovery once every lost packet has been re-sent, and an unanswered probe is followed
+    /// by another at twice the timeout (as QUIC's PTO, RFC 9002 §6.2) as long as that comes
+    /// before the retransmission timeout, so that a lost probe or a lost ACK of one does not
+    /// stall the call.
+    fn pto_allowed(&self) -> bool {
+        self.in_flight() > 0 && self.n_lost == 0 && self.reorder_deadline().is_none()
+    }
+
+    /// The probe timeout (RFC 8985 §7.2): two smoothed RTTs, plus the peer's worst-case ACK
+    /// delay when a single packet is in flight (nothing else would make it ACK at once),
+    /// doubled for every probe already unanswered. None before any RTT estimate.
+    fn pto(&self, config: &EndpointConfig) -> Option<Duration> {
+        if !config.tail_loss_probe {
+            return None;
+        }
+        let srtt = self.rtt.srtt?;
+        let mut pto = srtt * 2;
+        if self.in_flight() <= 1 {
+            pto += config.max_ack_delay;
+        }
+        Some(pto.max(Duration::from_micros(1)) * (1 << self.tlp_count.min(16)))
+    }
+
+    /// The loss timer's next deadline, given the one armed now (`current`): a fresh probe
+    /// timeout after new data went out or was acknowledged, when a probe may be sent and
+    /// comes before the retransmission timeout; else the armed deadline; else a
+    /// retransmission timeout (at most `cap` from now).
+    pub(crate) fn loss_deadline(
+        &mut self,
+        now: Instant,
+        config: &EndpointConfig,
+        cap: Duration,
+        current: Option<Instant>,
+    ) -> Option<Instant> {
+        let rto = self.rto(config).min(cap);
+        if std::mem::take(&mut self.rearm_pto) && self.pto_allowed() {
+            if let Some(pto) = self.pto(config).filter(|p| *p < rto) {
+                self.loss_mode = LossTimer::Pto;
+                return Some(now + pto);
+            }
+        }
+        if current.is_some() {
+            return current;
+        }
+        self.loss_mode = LossTimer::Rto;
+        Some(now + rto)
+    }
+
+    /// The loss timer fired.
+    pub(crate) fn on_loss_timer(&mut self, now: Instant) -> LossFired {
+        if !self.outstanding() {
+            return LossFired::Idle;
+        }
+        if std::mem::take(&mut self.loss_mode) == LossTimer::Pto {
+            if self.pto_allowed() {
+                self.tlp_pending = true;
+                return LossFired::Probe;
+            }
+            return LossFired::Rearm;
+        }
+        self.on_rto(now);
+        LossFired::Timeout
+    }
+
+    /// The retransmission timer expired: everything in flight is presumed lost. Returns
+    /// whether the lowest packet marked lost had last gone out in a jumbo datagram (then
+    /// [`jumbo_trouble`](Self::jumbo_trouble) is set too).
+    pub(crate) fn on_rto(&mut self, now: Instant) -> bool {
         let flight = self.in_flight();
-        let mut any = false;
+        let mut first_jumbo = None;
         for b in self.queue.iter_mut() {
             if b.sent_at.is_some() && !b.acked && !b.lost {
                 b.lost = true;
                 self.n_lost += 1;
-                any = true;
+                first_jumbo.get_or_insert(b.in_jumbo);
             }
         }
-        if any {
-            self.ssthresh = (flight / 2).max(2);
-            self.cwnd = 1;
+        if first_jumbo.is_some() {
+            self.cc.on_rto(now, flight);
             self.recovery_until = Some(self.transmitted);
         }
+        self.tlp_count = 0;
+        self.tlp_pending = false;
         self.backoff = (self.backoff + 1).min(16);
+        let jumbo = first_jumbo.unwrap_or(false);
+        self.jumbo_trouble |= jumbo;
+        jumbo
     }
 
     /// Current retransmission timeout including backoff.
@@ -585,6 +1004,33 @@ mod tests {
                 jumbo_max: 0,
             }),
         }
+    }
+
+    /// Transmit with consecutive serials from `*serial + 1`, recording each datagram as the
+    /// list of its (seq, flags).
+    fn send(
+        tx: &mut Tx,
+        now: Instant,
+        c: &EndpointConfig,
+        serial: &mut u32,
+        log: &mut Vec<Vec<(u32, Flags)>>,
+    ) -> u32 {
+        tx.transmit(
+            now,
+            c,
+            |pkts| {
+                let first = Serial(*serial + 1);
+                *serial += pkts.len() as u32;
+                log.push(pkts.iter().map(|p| (p.seq.0, p.flags)).collect());
+                first
+            },
+            |o, _| o.resend,
+        )
+    }
+
+    fn send_quiet(tx: &mut Tx, now: Instant, c: &EndpointConfig) -> u32 {
+        let mut serial = 0;
+        send(tx, now, c, &mut serial, &mut Vec::new())
     }
 
     #[test]
@@ -632,17 +1078,8 @@ mod tests {
         let c = cfg();
         let mut tx = Tx::new(&c);
         tx.queue_data(Bytes::from(vec![0u8; 1412 * 4]), false);
-        let mut serial = 0;
         let now = Instant::from_micros(1_000_000);
-        let n = tx.transmit(
-            now,
-            |_, _| {
-                serial += 1;
-                Serial(serial)
-            },
-            |_, _, _| false,
-        );
-        assert_eq!(n, 4);
+        assert_eq!(send_quiet(&mut tx, now, &c), 4);
         // Hard-ACK 1, NACK 2, soft-ACK 3.
         let later = now + Duration::from_millis(50);
         let out = tx.on_ack(later, &ack(2, vec![0, 1], 32), &c).unwrap();
@@ -650,6 +1087,8 @@ mod tests {
         assert_eq!(tx.bottom, Seq(1));
         assert!(tx.queue[0].lost);
         assert_eq!(tx.rwind, 32);
+        // Loss halves the window once.
+        assert_eq!(tx.cwnd(), 2);
         // Hard-ACK beyond what was sent is refused.
         assert_eq!(
             tx.on_ack(later, &ack(9, vec![], 32), &c).unwrap_err(),
@@ -665,17 +1104,10 @@ mod tests {
 
     #[test]
     fn ackall_keeps_packets_not_yet_transmitted() {
-        let mut tx = Tx::new(&cfg());
+        let c = cfg();
+        let mut tx = Tx::new(&c);
         tx.queue_data(Bytes::from(vec![0u8; 1412 * 10]), false);
-        let mut serial = 0;
-        let n = tx.transmit(
-            Instant::ZERO,
-            |_, _| {
-                serial += 1;
-                Serial(serial)
-            },
-            |_, _, _| false,
-        );
+        let n = send_quiet(&mut tx, Instant::ZERO, &c);
         assert_eq!(n, 4, "initial congestion window");
         let out = tx.ack_all();
         assert!(!out.all_acked);
@@ -688,10 +1120,245 @@ mod tests {
         let c = cfg();
         let mut tx = Tx::new(&c);
         tx.queue_data(Bytes::from_static(b"hello"), false);
-        tx.transmit(Instant::ZERO, |_, _| Serial(1), |_, _, _| false);
+        send_quiet(&mut tx, Instant::ZERO, &c);
         assert_eq!(tx.rto(&c), Duration::from_secs(1));
-        tx.on_rto();
+        // Without an RTT estimate there is no probe timer: the loss timer is the RTO.
+        let at = tx.loss_deadline(Instant::ZERO, &c, Duration::from_secs(5), None);
+        assert_eq!(at, Some(Instant::from_micros(1_000_000)));
+        assert_eq!(
+            tx.on_loss_timer(Instant::from_micros(1_000_000)),
+            LossFired::Timeout
+        );
         assert!(tx.queue[0].lost);
         assert_eq!(tx.rto(&c), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn full_packets_glue_into_jumbos_and_retransmit_alone() {
+        use crate::call::cc::{CongestionFactory, NewReno};
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.rwind = 64;
+        tx.jumbo_max = 3;
+        tx.cc = NewReno.build(&CongestionInit::new(12, 128));
+        // 7 full packets and a short last one.
+        tx.queue_data(Bytes::from(vec![7u8; 1412 * 7 + 100]), false);
+        let (mut serial, mut log) = (0, Vec::new());
+        assert_eq!(send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log), 8);
+        let j = Flags::JUMBO_PACKET;
+        // The short last packet ends a jumbo packet and carries LAST_PACKET.
+        assert_eq!(
+            log,
+            [
+                vec![(1, j), (2, j), (3, Flags::empty())],
+                vec![(4, j), (5, j), (6, Flags::empty())],
+                vec![(7, j), (8, Flags::LAST_PACKET)]
+            ]
+        );
+        assert_eq!(tx.queue[1].serial, Serial(2));
+        assert_eq!(tx.queue[7].serial, Serial(8));
+        assert!(tx.queue[2].in_jumbo);
+        // An RTO: the lowest lost packet went in a jumbo; retransmissions go one by one with
+        // fresh serials.
+        assert!(tx.on_rto(Instant::ZERO));
+        assert!(tx.jumbo_trouble);
+        log.clear();
+        send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log);
+        assert_eq!(log, [vec![(1, Flags::REQUEST_ACK)]], "cwnd 1 after the RTO");
+        assert_eq!(tx.queue[0].serial, Serial(9));
+        assert_eq!(tx.retransmits, 1);
+    }
+
+    #[test]
+    fn jumbo_size_follows_the_window_and_waits_for_room() {
+        use crate::call::cc::{CongestionFactory, NewReno};
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.rwind = 64;
+        tx.jumbo_max = 6;
+        tx.queue_data(Bytes::from(vec![7u8; 1412 * 40]), true);
+        let (mut serial, mut log) = (0, Vec::new());
+        // A window of 4: no jumbo packets (at most a quarter of the window per datagram).
+        send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log);
+        assert_eq!(log.len(), 4);
+        // A window of 12: jumbo packets of 3.
+        let mut tx = Tx::new(&c);
+        tx.rwind = 64;
+        tx.jumbo_max = 6;
+        tx.cc = NewReno.build(&CongestionInit::new(12, 128));
+        tx.queue_data(Bytes::from(vec![7u8; 1412 * 40]), true);
+        log.clear();
+        assert_eq!(send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log), 12);
+        assert!(log.iter().all(|d| d.len() == 3), "{log:?}");
+        // Two packets acknowledged: the window grows to 14 and opens room for 4, one jumbo
+        // packet of 3 goes and the last packet of room waits for a whole jumbo packet.
+        let t = Instant::from_micros(10_000);
+        tx.on_ack(t, &ack(3, vec![], 64), &c).unwrap();
+        log.clear();
+        assert_eq!(send(&mut tx, t, &c, &mut serial, &mut log), 3);
+        assert_eq!(log[0][0].0, 13);
+    }
+
+    #[test]
+    fn tail_loss_probe_resends_the_last_packet() {
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.rtt.sample(Duration::from_millis(10));
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 3]), false);
+        let (mut serial, mut log) = (0, Vec::new());
+        send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log);
+        // Packets 1 and 2 are acknowledged, 3 (the last) is lost.
+        let t = Instant::from_micros(10_000);
+        tx.on_ack(t, &ack(3, vec![], 64), &c).unwrap();
+        // One packet in flight: PTO = 2 SRTT + the peer's ACK delay, well before the RTO.
+        let pto = tx
+            .loss_deadline(t, &c, Duration::from_secs(5), None)
+            .unwrap();
+        assert_eq!(tx.loss_mode, LossTimer::Pto);
+        assert_eq!(pto - t, Duration::from_millis(20) + c.max_ack_delay);
+        assert!(pto - t < tx.rto(&c));
+        assert_eq!(tx.on_loss_timer(pto), LossFired::Probe);
+        log.clear();
+        assert_eq!(send(&mut tx, pto, &c, &mut serial, &mut log), 1);
+        assert_eq!(log, [vec![(3, Flags::LAST_PACKET | Flags::REQUEST_ACK)]]);
+        assert_eq!((tx.tlp_probes, tx.retransmits), (1, 1));
+        // A second probe would come 240 ms later, after the RTO: the RTO runs.
+        let rto = tx
+            .loss_deadline(pto, &c, Duration::from_secs(5), None)
+            .unwrap();
+        assert_eq!(tx.loss_mode, LossTimer::Rto);
+        assert_eq!(rto - pto, tx.rto(&c));
+    }
+
+    #[test]
+    fn probe_sends_new_data_when_the_receive_window_allows() {
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.rtt.sample(Duration::from_millis(10));
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 6]), false);
+        let (mut serial, mut log) = (0, Vec::new());
+        send(&mut tx, Instant::ZERO, &c, &mut serial, &mut log);
+        assert_eq!(tx.transmitted, Seq(4));
+        let pto = tx
+            .loss_deadline(Instant::ZERO, &c, Duration::from_secs(5), None)
+            .unwrap();
+        assert_eq!(tx.on_loss_timer(pto), LossFired::Probe);
+        log.clear();
+        send(&mut tx, pto, &c, &mut serial, &mut log);
+        assert_eq!(
+            log,
+            [vec![(5, Flags::REQUEST_ACK)]],
+            "beyond cwnd, new data"
+        );
+        assert_eq!(tx.retransmits, 0);
+        // Unanswered: another probe at twice the timeout, still before the RTO.
+        let pto2 = tx
+            .loss_deadline(pto, &c, Duration::from_secs(5), None)
+            .unwrap();
+        assert_eq!(tx.loss_mode, LossTimer::Pto);
+        assert_eq!(pto2 - pto, Duration::from_millis(40));
+    }
+
+    #[test]
+    fn idle_restart_after_an_rto_of_silence() {
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.rwind = 255;
+        tx.rtt.sample(Duration::from_millis(10));
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 40]), true);
+        let mut t = Instant::ZERO;
+        let mut serial = 0;
+        // Grow the window in slow start, acknowledging everything each round.
+        for _ in 0..3 {
+            send(&mut tx, t, &c, &mut serial, &mut Vec::new());
+            t += Duration::from_millis(10);
+            let hard = tx.transmitted.0 + 1;
+            tx.on_ack(t, &ack(hard, vec![], 255), &c).unwrap();
+        }
+        assert_eq!(tx.cwnd(), 32);
+        // The application pauses for longer than an RTO, then sends again.
+        t += tx.rtt.rto(&c);
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 40]), true);
+        let n = send(&mut tx, t, &c, &mut serial, &mut Vec::new());
+        assert_eq!(n, 4, "restarted from the initial window");
+        assert_eq!(tx.cc.ssthresh(), 128);
+    }
+
+    #[test]
+    fn cached_ssthresh_seeds_the_controller() {
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.seed(
+            &c,
+            Some(6),
+            Some((Duration::from_millis(30), Duration::from_millis(5))),
+            None,
+        );
+        assert_eq!(tx.cc.ssthresh(), 6);
+        assert_eq!(tx.rtt.srtt, Some(Duration::from_millis(30)));
+        assert_eq!(tx.rtt.samples, 0);
+        assert_eq!(
+            tx.rto(&c),
+            Duration::from_millis(200),
+            "50 ms floored at min_rto"
+        );
+        // Seeding happens once.
+        tx.seed(&c, Some(50), None, None);
+        assert_eq!(tx.cc.ssthresh(), 6);
+    }
+
+    #[test]
+    fn path_limit_recuts_unsent_packets_only() {
+        let c = cfg();
+        let mut tx = Tx::new(&c);
+        tx.queue_data(Bytes::from(vec![1u8; 1412 * 6 + 10]), false);
+        assert_eq!(tx.queue.len(), 7);
+        send_quiet(&mut tx, Instant::ZERO, &c);
+        assert_eq!(tx.transmitted, Seq(4));
+        // A 1200-byte path: 1172 data bytes per packet from now on.
+        tx.limit_payload(1200);
+        assert_eq!(tx.max_payload, 1172);
+        let sizes: Vec<usize> = tx.queue.iter().map(|b| b.data.len()).collect();
+        assert_eq!(sizes, [1412, 1412, 1412, 1412, 1172, 1172, 490]);
+        assert!(tx.queue.back().unwrap().last);
+        assert_eq!(tx.top, Seq(7));
+        let total: usize = sizes.iter().sum();
+        assert_eq!(total, 1412 * 6 + 10);
+        // More data after an unfinished phase goes into smaller packets.
+        let mut tx = Tx::new(&c);
+        tx.queue_data(Bytes::from(vec![1u8; 2000]), true);
+        tx.limit_payload(1000);
+        assert_eq!(tx.max_payload, 972);
+        tx.queue_data(Bytes::from(vec![1u8; 1000]), false);
+        let sizes: Vec<usize> = tx.queue.iter().map(|b| b.data.len()).collect();
+        assert_eq!(sizes, [972, 972, 972, 84]);
+    }
+
+    #[test]
+    fn window_of_255() {
+        let c = EndpointConfig {
+            tx_window_max: 255,
+            tx_queue_max: 1024,
+            ..cfg()
+        };
+        let mut tx = Tx::new(&c);
+        tx.queue_data(Bytes::from(vec![0u8; 1412 * 1000]), false);
+        tx.rwind = 255;
+        let mut t = Instant::ZERO;
+        let mut serial = 0;
+        // Slow start: 4, 8, ..., 128, then the cap.
+        for _ in 0..6 {
+            send(&mut tx, t, &c, &mut serial, &mut Vec::new());
+            t += Duration::from_millis(10);
+            let hard = tx.transmitted.0 + 1;
+            tx.on_ack(t, &ack(hard, vec![], 255), &c).unwrap();
+        }
+        assert_eq!(tx.cwnd(), 255);
+        assert_eq!(send(&mut tx, t, &c, &mut serial, &mut Vec::new()), 255);
+        // An ACK describing all 255 outstanding packets is accepted.
+        let base = tx.bottom.0 + 1;
+        let out = tx.on_ack(t, &ack(base, vec![1; 255], 255), &c).unwrap();
+        assert!(!out.progress);
+        assert_eq!(tx.n_acked, 255);
     }
 }

@@ -123,7 +123,8 @@ impl Endpoint {
     }
 
     fn debug_peer(&self, index: usize) -> Option<DebugPeer> {
-        let mut peers: Vec<(&SocketAddr, &super::PeerStats)> = self.peers.iter().collect();
+        let mut peers: Vec<(&SocketAddr, &super::PeerStats)> =
+            self.peers.iter().map(|(a, p)| (a, &p.stats)).collect();
         peers.sort_by_key(|(a, _)| **a);
         let (addr, p) = peers.into_iter().nth(index)?;
         // OpenAFS keeps rtt in ms << 3 and rtt_dev in ms << 2.

@@ -22,6 +22,7 @@ use crate::wire::{
 impl Endpoint {
     /// Handle one received UDP datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        self.last_now = self.last_now.max(now);
         self.stats.datagrams_in += 1;
         let header = match HeaderView::new_checked(&datagram) {
             Ok(v) => v.to_owned(),
@@ -45,8 +46,8 @@ impl Endpoint {
         // Counted after processing, so the packet that created the peer's first
         // connection is included.
         if let Some(p) = self.peers.get_mut(&from) {
-            p.packets_received += 1;
-            p.bytes_received += len;
+            p.stats.packets_received += 1;
+            p.stats.bytes_received += len;
         }
         self.run_attention(now);
     }
@@ -320,7 +321,7 @@ impl Endpoint {
             conn.security = Some(state);
         }
         let ck = self.conns.insert(conn);
-        self.peers.entry(from).or_default().conns += 1;
+        self.peer_conn_added(now, from);
         self.service_conns
             .insert((from, header.epoch, header.cid.conn_id()), ck);
         // Arm the idle reaper now: if no call ever attaches, the connection must still go.
@@ -389,6 +390,7 @@ impl Endpoint {
         call.service_id = service_id;
         if let Some(cap) = capacity {
             call.tx.max_payload = cap.clamp(1, crate::wire::JUMBO_DATALEN);
+            call.tx.jumbo_payload = call.tx.max_payload;
         }
         call.conn = Some(ck);
         call.channel = ch;
@@ -446,6 +448,8 @@ impl Endpoint {
         }
         if header.packet_type == PacketType::ACK {
             if let Ok(ack) = Ack::parse(&body) {
+                let (peer, now) = (conn.peer, self.last_now);
+                self.peer_on_ack(now, peer, ck, &ack);
                 if ack.reason == AckReason::PING_RESPONSE {
                     return;
                 }
@@ -655,6 +659,9 @@ impl Endpoint {
             }
         };
         self.stats.acks_in[super::reason_index(ack.reason)] += 1;
+        if let Some((peer, Some(ck))) = self.calls.get(key).map(|c| (c.peer, c.conn)) {
+            self.peer_on_ack(now, peer, ck, &ack);
+        }
         let Some(call) = self.calls.get_mut(key) else {
             return;
         };

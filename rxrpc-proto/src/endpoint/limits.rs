@@ -61,7 +61,7 @@ impl Endpoint {
 
     fn incoming_over_limit(&self, from: SocketAddr) -> bool {
         let c = &self.config;
-        let per_peer = self.peers.get(&from).map(|p| p.conns as usize);
+        let per_peer = self.peers.get(&from).map(|p| p.stats.conns as usize);
         self.service_conns.len() >= c.max_incoming_conns
             || per_peer.is_some_and(|n| n >= c.max_incoming_conns_per_peer)
             || (per_peer.is_none() && self.peers.len() >= c.max_incoming_peers)
@@ -110,10 +110,11 @@ impl Endpoint {
         if self.timers.len() <= 4 * alive + 1024 {
             return;
         }
-        let (calls, conns) = (&self.calls, &self.conns);
+        let (calls, conns, peers) = (&self.calls, &self.conns, &self.peers);
         self.timers.retain(|Reverse((_, target))| match *target {
             TimerTarget::Call(k) => calls.get(k).is_some(),
             TimerTarget::Conn(k) => conns.get(k).is_some(),
+            TimerTarget::Peer(a) => peers.contains_key(&a),
         });
     }
 }

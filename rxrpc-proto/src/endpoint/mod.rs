@@ -24,8 +24,10 @@
 mod debug;
 mod input;
 mod limits;
+mod peer;
 mod process;
 mod secure;
+mod transmit;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -213,6 +215,10 @@ pub struct EndpointStats {
     pub security_failures: u64,
     /// Connections aborted as a whole (connection-level ABORT sent).
     pub conn_aborts_sent: u64,
+    /// DATA packets sent, counting each subpacket of a jumbo packet.
+    pub data_subpackets_out: u64,
+    /// Jumbo DATA packets sent (datagrams of more than one subpacket).
+    pub jumbo_datagrams_out: u64,
 }
 
 /// Per-peer counters (the `/proc/net/rxrpc/peers` and rxdebug GETPEER analogue).
@@ -235,6 +241,19 @@ pub struct PeerStats {
     pub rttvar_us: u64,
     /// Connections to or from the peer.
     pub conns: u32,
+    /// Largest datagram (UDP payload, Rx header included) we send to the peer: one full DATA
+    /// packet (1440) until path-MTU discovery finds more, less if the network reported a
+    /// smaller path MTU.
+    pub path_mtu: u32,
+    /// Most subpackets per jumbo DATA packet we send to the peer now (1: no jumbo).
+    pub jumbo_subpackets: u32,
+    /// Slow-start threshold the last call to the peer ended with (0: none yet); the next
+    /// call starts from it.
+    pub ssthresh: u32,
+    /// VERSION keepalives sent to the peer.
+    pub keepalives: u64,
+    /// Path-MTU probes sent to the peer.
+    pub mtu_probes: u64,
 }
 
 pub(crate) fn reason_index(r: crate::wire::AckReason) -> usize {
@@ -268,6 +287,8 @@ pub(crate) struct Socket {
 enum TimerTarget {
     Call(Key),
     Conn(Key),
+    /// The peer keepalive.
+    Peer(SocketAddr),
 }
 
 /// The sans-IO endpoint. See the module documentation for the poll contract.
@@ -295,8 +316,8 @@ pub struct Endpoint {
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
     /// The latest `now` given to the endpoint (for ages in snapshots).
     pub(crate) last_now: Instant,
-    /// Per-peer counters, for peers with connections.
-    pub(crate) peers: HashMap<SocketAddr, PeerStats>,
+    /// Per-peer state and counters, for peers with connections.
+    pub(crate) peers: HashMap<SocketAddr, peer::Peer>,
     /// Calls with work queued.
     pub(crate) attention: VecDeque<Key>,
     stats: EndpointStats,
@@ -577,7 +598,9 @@ impl Endpoint {
                     "the security class reports an unusable packet capacity",
                 ));
             }
+            // A full packet's secured payload is exactly one jumbo subpacket (1412 bytes).
             call.tx.max_payload = cap;
+            call.tx.jumbo_payload = cap;
         }
         if let Some(t) = params.idle_timeout {
             call.idle_timeout = t;
@@ -838,7 +861,7 @@ impl Endpoint {
 
     /// Counters of a peer with which we have connections.
     pub fn peer_stats(&self, peer: SocketAddr) -> Option<PeerStats> {
-        self.peers.get(&peer).copied()
+        self.peers.get(&peer).map(|p| p.stats)
     }
 
     /// A `/proc/net/rxrpc`-like picture of calls, connections, peers and counters. The
@@ -874,7 +897,7 @@ impl Endpoint {
                     rx_hard_ack: c.rx.hard_ack.0,
                     rx_window: c.rx.rwind(),
                     rx_serial: c.rx.last_serial.0,
-                    cwnd: c.tx.cwnd,
+                    cwnd: c.tx.cwnd(),
                     rx_timeout_ms: c
                         .timers
                         .expect_rx_by
@@ -909,7 +932,7 @@ impl Endpoint {
             .iter()
             .map(|(a, p)| PeerSnapshot {
                 remote: *a,
-                stats: *p,
+                stats: p.stats,
             })
             .collect();
         peers.sort_by_key(|p| p.remote);

@@ -17,8 +17,8 @@ use crate::conn::{BundleKey, Conn, LastCall, Terminal};
 use crate::security::ClientSecurityRef;
 use crate::time::Instant;
 use crate::wire::{
-    AbortCode, Ack, AckReason, AckTrailer, Channel, ConnId, Flags, HEADER_LEN, Header, PacketType,
-    SecurityIndex, Seq, Serial,
+    AbortCode, Ack, AckReason, Channel, ConnId, Flags, Header, PacketType, SecurityIndex, Seq,
+    Serial,
 };
 
 impl Endpoint {
@@ -103,7 +103,7 @@ impl Endpoint {
             conn.bundle = Some(bundle);
         }
         let ck = self.conns.insert(conn);
-        self.peers.entry(bundle.peer).or_default().conns += 1;
+        self.peer_conn_added(now, bundle.peer);
         self.client_conns.insert(cid, ck);
         if !exclusive {
             self.bundles.entry(bundle).or_default().push(ck);
@@ -204,74 +204,61 @@ impl Endpoint {
             let number = call.call_number;
             let side = call.side;
             let upgrade_probe = conn.upgrade && side == Side::Client;
-            let transmits = &mut self.transmits;
-            let stats = &mut self.stats;
-            let peers = &mut self.peers;
+            let config = &self.config;
+            super::transmit::prepare(&mut call.tx, self.peers.get_mut(&peer), config);
+            let mut sink = super::transmit::DataSink {
+                transmits: &mut self.transmits,
+                stats: &mut self.stats,
+                peers: &mut self.peers,
+                peer,
+                now,
+            };
             if !call.tx.outstanding() {
                 // Nothing was in flight: the transmit side starts afresh now.
                 call.tx_progress_at = now;
             }
             let rtt_samples = call.tx.rtt.samples;
-            let mut sent_any = false;
             let mut secure_failed = None;
             let sent = call.tx.transmit(
                 now,
-                |buf, request_ack| {
-                    let mut flags = Flags::empty();
-                    if buf.last {
-                        flags = flags.with(Flags::LAST_PACKET);
-                    }
-                    if request_ack {
-                        flags = flags.with(Flags::REQUEST_ACK);
-                    }
-                    let mut h = conn.header(channel, number, PacketType::DATA, buf.seq, flags);
-                    if upgrade_probe && buf.seq.0 == 1 {
-                        h.user_status = 1;
-                    }
-                    let mut out = Vec::with_capacity(HEADER_LEN + buf.data.len() + 16);
-                    match conn.security.as_mut() {
-                        None => {
-                            h.emit(&mut out);
-                            out.extend_from_slice(&buf.data);
-                        }
-                        Some(sec) => {
-                            // The class may set header fields (the checksum): write the header
-                            // after the payload is secured.
-                            out.extend_from_slice(&[0; HEADER_LEN]);
-                            if let Err(code) = sec.secure_packet(&mut h, &buf.data, &mut out) {
-                                secure_failed = Some(code);
+                config,
+                |pkts| {
+                    let mut headers: Vec<Header> = pkts
+                        .iter()
+                        .map(|p| {
+                            let mut h =
+                                conn.header(channel, number, PacketType::DATA, p.seq, p.flags);
+                            if upgrade_probe && p.seq.0 == 1 {
+                                h.user_status = 1;
                             }
-                            out[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+                            h
+                        })
+                        .collect();
+                    let security = &mut conn.security;
+                    super::transmit::push_data(&mut sink, &mut headers, pkts, |h, data, out| {
+                        match security.as_mut() {
+                            None => out.extend_from_slice(data),
+                            // The class may set header fields (the checksum); push_data writes
+                            // the headers after the payloads.
+                            Some(sec) => {
+                                if let Err(code) = sec.secure_packet(h, data, out) {
+                                    secure_failed = Some(code);
+                                }
+                            }
                         }
-                    }
-                    stats.datagrams_out += 1;
-                    stats.packets_out[1] += 1;
-                    let resend = buf.retransmits > 0 || buf.lost;
-                    if let Some(p) = peers.get_mut(&peer) {
-                        p.packets_sent += 1;
-                        p.bytes_sent += out.len() as u64;
-                        p.resends += u64::from(resend);
-                    }
-                    transmits.push_back(super::Transmit {
-                        destination: peer,
-                        contents: out,
-                    });
-                    if resend {
-                        stats.retransmits += 1;
-                    }
-                    sent_any = true;
-                    h.serial
+                    })
                 },
-                |buf, retrans, tx| {
+                |p, tx| {
                     // Never on the last packet of a reply: OpenAFS would then not hard-ACK it.
-                    if buf.last && side == Side::Service {
+                    let last = p.flags.contains(Flags::LAST_PACKET);
+                    if last && side == Side::Service {
                         return false;
                     }
-                    retrans
+                    p.resend
                         || rtt_samples < 3
-                        || tx.cwnd <= 4
+                        || tx.cwnd() <= 4
                         || tx.rwind <= 2
-                        || (!buf.last && buf.seq == tx.top && !tx.finished)
+                        || (!last && p.seq == tx.top && !tx.finished)
                 },
             );
             if sent > 0 {
@@ -286,7 +273,6 @@ impl Endpoint {
                 call.rx.data_sent();
                 call.timers.delayed_ack = None;
             }
-            let _ = sent_any;
             if let Some(code) = secure_failed {
                 self.local_abort(
                     now,
@@ -318,6 +304,7 @@ impl Endpoint {
                 self.send_call_ack(now, key, AckReason::IDLE, Serial(0));
             }
         }
+        self.maybe_send_pmtu_probe(now, key);
         let config = &self.config;
         let Some(call) = self.calls.get_mut(key) else {
             return;
@@ -326,17 +313,16 @@ impl Endpoint {
             let srtt = call.tx.rtt.srtt;
             call.timers.delayed_ack = Some(now + crate::call::Rx::ack_delay(srtt, config));
         }
-        // The retransmission timer runs while data is in flight, and doubles as the persist
-        // timer while the peer's window holds back data we have (its window update may have
-        // been lost): then it sends a PING to learn the window.
+        // The loss timer (tail-loss probe, then retransmission timeout) runs while data is in
+        // flight, and doubles as the persist timer while the peer's window holds back data we
+        // have (its window update may have been lost): then it sends a PING to learn the
+        // window.
         call.timers.reorder = call.tx.reorder_deadline();
         if (call.tx.outstanding() || call.tx.window_blocked()) && !call.is_complete() {
-            if call.timers.rto.is_none() {
-                // Never back off so far that one retransmission interval eats most of the
-                // peer's idle timeout: keep several tries inside it.
-                let rto = call.tx.rto(config).min(call.idle_timeout / 4);
-                call.timers.rto = Some(now + rto);
-            }
+            // Never back off so far that one retransmission interval eats most of the peer's
+            // idle timeout: keep several tries inside it.
+            let cap = call.idle_timeout / 4;
+            call.timers.rto = call.tx.loss_deadline(now, config, cap, call.timers.rto);
         } else {
             call.timers.rto = None;
         }
@@ -360,6 +346,9 @@ impl Endpoint {
         };
         let mut reason = reason;
         let mut body = call.rx.build_ack(reason, serial);
+        if let Some(t) = body.trailer.as_mut() {
+            *t = super::peer::ack_trailer(&self.config, self.peers.get(&call.peer), t.rwind);
+        }
         if reason == AckReason::DELAY && !body.acks.contains(&crate::wire::ACK_TYPE_ACK) {
             reason = AckReason::IDLE;
             body.reason = reason;
@@ -388,7 +377,10 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };
-        let body = call.rx.build_ack(AckReason::PING, Serial(0));
+        let mut body = call.rx.build_ack(AckReason::PING, Serial(0));
+        if let Some(t) = body.trailer.as_mut() {
+            *t = super::peer::ack_trailer(&self.config, self.peers.get(&call.peer), t.rwind);
+        }
         let h = conn.header(
             call.channel,
             call.call_number,
@@ -415,8 +407,9 @@ impl Endpoint {
         self.stats.datagrams_out += 1;
         self.stats.packets_out[super::type_index(h.packet_type)] += 1;
         if let Some(p) = self.peers.get_mut(&dest) {
-            p.packets_sent += 1;
-            p.bytes_sent += out.len() as u64;
+            p.stats.packets_sent += 1;
+            p.stats.bytes_sent += out.len() as u64;
+            p.last_tx_at = self.last_now;
         }
         self.transmits.push_back(super::Transmit {
             destination: dest,
@@ -465,6 +458,7 @@ impl Endpoint {
 
     /// Run every timer that is due. Spurious or early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some(Reverse((t, target))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -481,6 +475,7 @@ impl Endpoint {
                     self.schedule_call(key);
                 }
                 TimerTarget::Conn(ck) => self.on_conn_timer(now, ck),
+                TimerTarget::Peer(addr) => self.on_peer_timer(now, addr, t),
             }
         }
         self.run_attention(now);
@@ -546,19 +541,8 @@ impl Endpoint {
                 self.poke(key);
             }
         }
-        let Some(call) = self.calls.get_mut(key) else {
-            return;
-        };
         if due(t.rto) {
-            call.timers.rto = None;
-            if call.tx.outstanding() {
-                call.tx.on_rto();
-                self.poke(key);
-            } else if call.tx.window_blocked() {
-                call.tx.backoff = (call.tx.backoff + 1).min(6);
-                self.send_call_ping(now, key);
-                self.poke(key);
-            }
+            self.on_loss_timer(now, key);
         }
         let Some(call) = self.calls.get_mut(key) else {
             return;
@@ -613,8 +597,8 @@ impl Endpoint {
         };
         self.held_total = self.held_total.saturating_sub(conn.held.len());
         if let Some(p) = self.peers.get_mut(&conn.peer) {
-            p.conns = p.conns.saturating_sub(1);
-            if p.conns == 0 {
+            p.stats.conns = p.stats.conns.saturating_sub(1);
+            if p.stats.conns == 0 {
                 self.peers.remove(&conn.peer);
             }
         }
@@ -668,12 +652,11 @@ impl Endpoint {
                     serial,
                     reason,
                     acks: Vec::new(),
-                    trailer: Some(AckTrailer {
-                        max_mtu: 1444,
-                        if_mtu: 1444,
-                        rwind: self.config.rx_window,
-                        jumbo_max: 1,
-                    }),
+                    trailer: Some(super::peer::ack_trailer(
+                        &self.config,
+                        self.peers.get(&peer),
+                        self.config.rx_window,
+                    )),
                 };
                 self.stats.acks_out[super::reason_index(reason)] += 1;
                 self.push_packet(peer, &h, |out| ack.emit(out));
@@ -775,10 +758,7 @@ impl Endpoint {
         if side == Side::Service {
             self.stats.service_calls_done += 1;
         }
-        if let (Some(srtt), Some(p)) = (call.tx.rtt.srtt, self.peers.get_mut(&call.peer)) {
-            p.srtt_us = srtt.as_micros() as u64;
-            p.rttvar_us = call.tx.rtt.rttvar.as_micros() as u64;
-        }
+        self.remember_call_tx(key);
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };

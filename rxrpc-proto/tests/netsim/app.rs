@@ -167,6 +167,8 @@ pub(crate) struct CallSpec {
     pub(crate) reply_len: u64,
     /// Distinguishes the data of different calls.
     pub(crate) tag: u64,
+    /// The client stops sending the request after this many bytes for this long.
+    pub(crate) pause: Option<(u64, Duration)>,
 }
 
 /// The client's view of one call.
@@ -188,6 +190,8 @@ pub(crate) struct ClientCall {
     pub(crate) ended: Option<Instant>,
     /// Anything that went wrong on the application side (bad data, API errors).
     pub(crate) errors: Vec<String>,
+    /// When a paused request resumes.
+    pub(crate) resume_at: Option<Instant>,
 }
 
 /// The server's view of one call.
@@ -329,6 +333,17 @@ impl World {
         reply_len: u64,
         params: impl FnOnce(CallParams) -> CallParams,
     ) -> u64 {
+        self.start_call(c, server_node, (req_len, reply_len), None, params)
+    }
+
+    fn start_call(
+        &mut self,
+        c: usize,
+        server_node: usize,
+        (req_len, reply_len): (u64, u64),
+        pause: Option<(u64, Duration)>,
+        params: impl FnOnce(CallParams) -> CallParams,
+    ) -> u64 {
         let now = self.sim.now;
         let server = self.sim.nodes[server_node].addr;
         let cl = &mut self.clients[c];
@@ -339,6 +354,7 @@ impl World {
             req_len,
             reply_len,
             tag,
+            pause,
         };
         let p = params(CallParams::new(server, SVC));
         let node = cl.node;
@@ -352,6 +368,7 @@ impl World {
             terminal: None,
             ended: None,
             errors: Vec::new(),
+            resume_at: None,
         };
         if let Err(e) = self.sim.ep(node).begin_call(now, socket, id, p) {
             call.errors.push(format!("begin_call: {e}"));
@@ -359,6 +376,20 @@ impl World {
         self.clients[c].calls.insert(id, call);
         self.pump_client_send(c, id);
         id
+    }
+
+    /// [`call`](Self::call) whose request pauses for `pause` after `pause_at` bytes.
+    pub(crate) fn call_paused(
+        &mut self,
+        c: usize,
+        server_node: usize,
+        req_len: u64,
+        reply_len: u64,
+        pause_at: u64,
+        pause: Duration,
+    ) -> u64 {
+        let pause = Some((pause_at.min(req_len), pause));
+        self.start_call(c, server_node, (req_len, reply_len), pause, |p| p)
     }
 
     /// Every client call has its terminal message and every server call that appeared has
@@ -431,6 +462,15 @@ impl World {
             }
         }
         for ci in 0..self.clients.len() {
+            let resuming: Vec<u64> = self.clients[ci]
+                .calls
+                .iter()
+                .filter(|(_, k)| k.resume_at == Some(now))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in resuming {
+                self.pump_client_send(ci, id);
+            }
             if self.clients[ci].reader.due(now) {
                 let ids: Vec<u64> = self.clients[ci].calls.keys().copied().collect();
                 for id in ids {
@@ -506,17 +546,24 @@ impl World {
         if call.terminal.is_some() {
             return;
         }
+        // A paused request stops at its pause point until the pause is over.
+        let total = call.spec.req_len;
+        let limit = match (call.spec.pause, call.resume_at) {
+            (Some((at, _)), None) => at,
+            (Some((at, _)), Some(t)) if now < t => at,
+            _ => total,
+        };
         let ep = &mut self.sim.nodes[*node].ep;
         let salt = req_salt(call.spec.tag);
-        call.tx.pump(
-            ep,
-            now,
-            *socket,
-            id,
-            salt,
-            call.spec.req_len,
-            &mut call.errors,
-        );
+        call.tx
+            .pump(ep, now, *socket, id, salt, (total, limit), &mut call.errors);
+        if let (Some((at, d)), None) = (call.spec.pause, call.resume_at) {
+            if call.tx.sent >= at {
+                let t = now + d;
+                call.resume_at = Some(t);
+                self.sim.wake_at(t);
+            }
+        }
     }
 
     fn pump_server_send(&mut self, si: usize, id: u64) {
@@ -543,7 +590,7 @@ impl World {
             *socket,
             id,
             reply_salt(spec.tag),
-            spec.reply_len,
+            (spec.reply_len, spec.reply_len),
             &mut call.errors,
         );
     }
@@ -776,7 +823,8 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    /// Offer generated data to `send` until the engine stops accepting or the phase is over.
+    /// Offer generated data to `send` until the engine stops accepting, the phase is over,
+    /// or `limit` of the `total` bytes were sent (`(total, limit)`).
     #[allow(clippy::too_many_arguments)]
     fn pump(
         &mut self,
@@ -785,7 +833,7 @@ impl Sender {
         socket: SocketId,
         id: u64,
         salt: u64,
-        total: u64,
+        (total, limit): (u64, u64),
         errors: &mut Vec<String>,
     ) {
         // Bounded: each round either takes the whole pending chunk or stops.
@@ -795,7 +843,10 @@ impl Sender {
             }
             if self.pending.is_empty() {
                 let off = self.sent;
-                let n = (total - off).min(SEND_CHUNK as u64) as usize;
+                if off >= limit && limit < total {
+                    return; // paused
+                }
+                let n = (limit.min(total) - off).min(SEND_CHUNK as u64) as usize;
                 self.pending = pattern(salt, off, n);
             }
             let n = self.pending.len();
