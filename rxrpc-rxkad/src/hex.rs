@@ -2,33 +2,12 @@
 
 /// Lower-case hex of `bytes`.
 pub fn encode(bytes: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(D[usize::from(b >> 4)]));
-        s.push(char::from(D[usize::from(b & 15)]));
-    }
-    s
+    ::hex::encode(bytes)
 }
 
 /// The bytes of an even-length hex string (either case; surrounding whitespace ignored).
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
-    let s = s.trim().as_bytes();
-    if s.len() % 2 != 0 {
-        return Err(HexError);
-    }
-    s.chunks_exact(2)
-        .map(|p| Ok((nibble(p[0])? << 4) | nibble(p[1])?))
-        .collect()
-}
-
-fn nibble(c: u8) -> Result<u8, HexError> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(HexError),
-    }
+    ::hex::decode(s.trim()).map_err(|_| HexError)
 }
 
 /// Not an even number of hex digits.
