@@ -22,11 +22,12 @@
 //! ([`Holders`](crate::Holders)) lets go.
 
 mod debug;
+mod errors;
 mod input;
 mod process;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -40,6 +41,10 @@ use crate::rng::Rng;
 use crate::stats::{CallSnapshot, ConnSnapshot, PeerSnapshot, Snapshot};
 use crate::time::Instant;
 use crate::wire::{AbortCode, ConnId, Epoch, SecurityIndex, ServiceId};
+
+/// The engine's hash maps: keys include peer-chosen values (epoch, connection ID, address), so
+/// a keyed hash with a per-map random seed (foldhash), much cheaper than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A socket of an endpoint (opaque).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -289,16 +294,16 @@ impl Endpoint {
             sockets: Arena::default(),
             calls: Arena::default(),
             conns: Arena::default(),
-            client_conns: HashMap::new(),
-            service_conns: HashMap::new(),
-            bundles: HashMap::new(),
-            waiting: HashMap::new(),
-            services: HashMap::new(),
+            client_conns: HashMap::default(),
+            service_conns: HashMap::default(),
+            bundles: HashMap::default(),
+            waiting: HashMap::default(),
+            services: HashMap::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             attention: VecDeque::new(),
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             last_now: now,
             stats: EndpointStats::default(),
         }
