@@ -32,7 +32,7 @@
 //! close socket) have been delivered; the driver then calls [`Endpoint::shutdown`], logs any
 //! call that remained (a leak in the core), flushes the last ABORTs and stops.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -44,19 +44,32 @@ use rxrpc_proto::{
     AbortReason, CallError, CallParams, CallState, Completion, Endpoint, Event, Instant,
     LocalError, RecvMsg, Side, Snapshot, SocketId,
 };
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::call::{Call, IncomingCall};
 use crate::error::{Error, Result};
 use crate::socket::{RxMessage, SendMsg};
+use crate::sys::{self, OutMsg, QueuedError, RecvMeta, SendFailure};
 
-/// Datagrams read, or commands run, per wake-up before the outputs are flushed.
+/// The driver's maps: a fast keyed hash (the keys are our own, but cheap hashing matters on
+/// every operation).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Commands run per wake-up before the outputs are flushed.
 const BATCH: usize = 64;
-/// Largest UDP payload.
+/// Batched receive calls per wake-up before the outputs are flushed.
+const RECV_ROUNDS: usize = 4;
+/// Largest UDP payload (and largest GRO-coalesced message).
 const MAX_DATAGRAM: usize = 65_536;
-/// Size of the blocks datagrams are received into.
+/// Size of the blocks small datagrams are copied into.
 const RECV_BLOCK: usize = 1 << 20;
+/// Received messages at least this long (GRO batches) are handed on in their own receive
+/// buffer instead of being copied into the shared block.
+const STEAL: usize = MAX_DATAGRAM / 2;
+/// Datagrams taken from the endpoint per batched send.
+const SEND_GATHER: usize = 256;
 
 /// A reply channel for one command.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -290,6 +303,8 @@ pub(crate) async fn spawn(
 ) -> std::io::Result<Arc<Shared>> {
     let udp = UdpSocket::bind(local).await?;
     let local_addr = udp.local_addr()?;
+    let io = IoConfig::probe(&udp);
+    tracing::debug!(local = %local_addr, ?io, "UDP socket options");
     let base = tokio::time::Instant::now();
     let mut ep = Endpoint::new(config, Instant::ZERO);
     let client_socket = ep.open_socket();
@@ -304,23 +319,66 @@ pub(crate) async fn spawn(
         next_user_id: AtomicU64::new(1),
         published,
     });
-    let mut sockets = HashMap::new();
+    let mut sockets = HashMap::default();
     sockets.insert(client_socket, SockState::new(SockKind::Client));
     let driver = Driver {
         ep,
         udp,
+        io,
         base,
         cmds: rx,
         shared: Arc::downgrade(&shared),
         sockets,
-        calls: HashMap::new(),
+        calls: HashMap::default(),
         client_socket,
         local_addr,
         publish,
         published_at: base,
+        out: Vec::with_capacity(SEND_GATHER),
+        msgs: Vec::with_capacity(SEND_GATHER),
+        slots: (0..sys::MAX_BATCH)
+            .map(|_| BytesMut::with_capacity(MAX_DATAGRAM))
+            .collect(),
+        meta: vec![RecvMeta::default(); sys::MAX_BATCH],
+        block: BytesMut::with_capacity(RECV_BLOCK),
+        errors: Vec::new(),
     };
     tokio::spawn(driver.run());
     Ok(shared)
+}
+
+/// What the UDP socket can do, probed once when the endpoint is bound.
+#[derive(Clone, Copy, Debug)]
+struct IoConfig {
+    /// ICMP and local errors arrive on the error queue (`IP_RECVERR`).
+    recverr: bool,
+    /// Runs of equal-size datagrams to one peer go out as one GSO send (`UDP_SEGMENT`).
+    /// Cleared at run time if the kernel or the device refuses one.
+    gso: bool,
+    /// The kernel may coalesce received datagrams (`UDP_GRO`); the receive path handles
+    /// both cases alike, so this is only reported.
+    #[allow(dead_code)]
+    gro: bool,
+}
+
+impl IoConfig {
+    /// Turn on what the socket supports. `RXRPC_NO_GSO` and `RXRPC_NO_GRO` in the
+    /// environment turn segmentation off (for comparisons and to test the plain paths).
+    fn probe(udp: &UdpSocket) -> IoConfig {
+        let off = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0");
+        let recverr = match sys::enable_recverr(udp) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!("IP_RECVERR: {e}");
+                false
+            }
+        };
+        IoConfig {
+            recverr,
+            gso: !off("RXRPC_NO_GSO") && sys::gso_supported(udp),
+            gro: !off("RXRPC_NO_GRO") && sys::enable_gro(udp),
+        }
+    }
 }
 
 /// A parked or in-progress send.
@@ -436,6 +494,7 @@ impl SockState {
 struct Driver {
     ep: Endpoint,
     udp: UdpSocket,
+    io: IoConfig,
     base: tokio::time::Instant,
     cmds: mpsc::UnboundedReceiver<Command>,
     /// To mint [`Call`] handles for accepted calls without keeping the driver alive.
@@ -446,12 +505,25 @@ struct Driver {
     local_addr: SocketAddr,
     publish: watch::Sender<Arc<Snapshot>>,
     published_at: tokio::time::Instant,
+    /// Datagrams taken from the endpoint for the batched send in progress.
+    out: Vec<rxrpc_proto::Transmit>,
+    /// The messages (plain or GSO) `out` is sent as.
+    msgs: Vec<OutMsg>,
+    /// Receive buffers of one batched receive, one per message.
+    slots: Vec<BytesMut>,
+    meta: Vec<RecvMeta>,
+    /// The block small datagrams are copied into and handed to the endpoint from as frozen
+    /// slices (one allocation per megabyte received, not per datagram). Replaced when it runs
+    /// low; old blocks live on until the endpoint drops the last slice.
+    block: BytesMut,
+    /// Error-queue entries read and not yet handed to the endpoint.
+    errors: Vec<QueuedError>,
 }
 
 /// What woke the driver.
 enum Wake {
     Command(Option<Command>),
-    Readable(std::io::Result<()>),
+    Socket(std::io::Result<tokio::io::Ready>),
     Timer,
 }
 
@@ -462,17 +534,18 @@ impl Driver {
 
     async fn run(mut self) {
         tracing::debug!(local = %self.local_addr, "rxrpc driver started");
-        // Datagrams are received into one large buffer and handed to the engine as frozen
-        // slices of it: no copy and no allocation per datagram. The block is replaced when
-        // it runs low; old blocks live on until the engine drops the last slice.
-        let mut buf = BytesMut::with_capacity(RECV_BLOCK);
         let sleep = tokio::time::sleep_until(self.base);
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
         loop {
+            let interest = if self.io.recverr {
+                Interest::READABLE | Interest::ERROR
+            } else {
+                Interest::READABLE
+            };
             let wake = tokio::select! {
                 cmd = self.cmds.recv() => Wake::Command(cmd),
-                r = self.udp.readable() => Wake::Readable(r),
+                r = self.udp.ready(interest) => Wake::Socket(r),
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
             };
             match wake {
@@ -486,8 +559,15 @@ impl Driver {
                         }
                     }
                 }
-                Wake::Readable(Ok(())) => self.read_batch(&mut buf),
-                Wake::Readable(Err(e)) => {
+                Wake::Socket(Ok(ready)) => {
+                    if ready.is_error() {
+                        self.drain_errors(true);
+                    }
+                    if ready.is_readable() {
+                        self.read_batch();
+                    }
+                }
+                Wake::Socket(Err(e)) => {
                     tracing::error!(local = %self.local_addr, "UDP socket failed: {e}");
                     break;
                 }
@@ -543,45 +623,199 @@ impl Driver {
         tracing::debug!(local = %self.local_addr, "rxrpc driver stopped");
     }
 
-    fn read_batch(&mut self, buf: &mut BytesMut) {
+    /// Receive what the socket has, a batch of messages per system call, and hand each
+    /// datagram to the endpoint.
+    fn read_batch(&mut self) {
         let now = self.now();
-        for _ in 0..BATCH {
-            if buf.capacity() - buf.len() < MAX_DATAGRAM {
-                *buf = BytesMut::with_capacity(RECV_BLOCK);
-            }
-            match self.udp.try_recv_buf_from(buf) {
-                Ok((n, from)) => {
-                    let datagram = buf.split_to(n).freeze();
-                    self.ep.handle_datagram(now, from, datagram);
+        for _ in 0..RECV_ROUNDS {
+            let (udp, slots, meta) = (&self.udp, &mut self.slots, &mut self.meta);
+            match udp.try_io(Interest::READABLE, || sys::recv_batch(udp, slots, meta)) {
+                Ok(n) => {
+                    for i in 0..n {
+                        self.deliver(now, i);
+                    }
+                    if n < self.slots.len() {
+                        break; // probably drained; readiness says for sure next time
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    // E.g. an ICMP error reported on the socket: not fatal.
-                    tracing::debug!(local = %self.local_addr, "recv_from: {e}");
+                    // A pending ICMP error reported on the receive: its details are on the
+                    // error queue.
+                    tracing::debug!(local = %self.local_addr, "recv: {e}");
+                    self.drain_errors(false);
                 }
             }
         }
     }
 
-    /// Put every queued datagram on the wire.
-    async fn flush(&mut self) -> bool {
-        let mut sent = false;
-        while let Some(t) = self.ep.poll_transmit() {
-            sent = true;
-            loop {
-                match self.udp.try_send_to(&t.contents, t.destination) {
-                    Ok(_) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if let Err(e) = self.udp.writable().await {
-                            tracing::error!(local = %self.local_addr, "writable: {e}");
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(dest = %t.destination, "send_to: {e}");
-                        break;
+    /// Hand received message `i` to the endpoint, one datagram at a time.
+    fn deliver(&mut self, now: Instant, i: usize) {
+        let Some(&m) = self.meta.get(i) else { return };
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let len = m.len.min(slot.len());
+        let mut data = if len >= STEAL {
+            // A GRO batch: hand on the buffer itself.
+            let d = slot.split_to(len).freeze();
+            *slot = BytesMut::with_capacity(MAX_DATAGRAM);
+            d
+        } else {
+            if self.block.capacity() - self.block.len() < len {
+                self.block = BytesMut::with_capacity(RECV_BLOCK.max(len));
+            }
+            self.block.extend_from_slice(&slot[..len]);
+            slot.clear();
+            self.block.split().freeze()
+        };
+        slot.clear();
+        let stride = m.stride.max(1);
+        while !data.is_empty() {
+            let seg = data.split_to(stride.min(data.len()));
+            self.ep.handle_datagram(now, m.from, seg);
+        }
+    }
+
+    /// Read the socket's error queue and hand each error to the endpoint. `ready`: the socket
+    /// reported error readiness (which is cleared once the queue is empty).
+    fn drain_errors(&mut self, ready: bool) {
+        if !self.io.recverr {
+            return;
+        }
+        let (udp, errors) = (&self.udp, &mut self.errors);
+        let mut read_all = || -> std::io::Result<()> {
+            // Bounded, and entries without an extended error are skipped.
+            for _ in 0..256 {
+                match sys::recv_error(udp) {
+                    Ok(e) => errors.push(e),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(e),
+                    Err(e) if e.raw_os_error().is_none() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        let r = if ready {
+            udp.try_io(Interest::ERROR, read_all)
+        } else {
+            read_all()
+        };
+        if let Err(e) = r {
+            if e.kind() != std::io::ErrorKind::WouldBlock {
+                // The error queue cannot be read: stop asking for it rather than spin on an
+                // error readiness that never clears.
+                tracing::warn!(local = %self.local_addr, "error queue: {e}; not read any more");
+                self.io.recverr = false;
+            }
+        }
+        if self.errors.is_empty() {
+            return;
+        }
+        let now = self.now();
+        for e in std::mem::take(&mut self.errors) {
+            tracing::debug!(local = %self.local_addr, error = ?e, "transport error");
+            let Some(peer) = e.dest else { continue };
+            if matches!(e.origin, sys::Origin::Other(_)) {
+                continue;
+            }
+            if e.errno == sys::EMSGSIZE {
+                if let Ok(mtu) = usize::try_from(e.info) {
+                    if mtu > 0 {
+                        self.ep
+                            .handle_transport_error(now, peer, e.errno, Some(mtu));
                     }
                 }
+                continue;
+            }
+            self.ep.handle_transport_error(now, peer, e.errno, None);
+        }
+    }
+
+    /// Put every queued datagram on the wire: batches of messages per system call, runs of
+    /// equal-size datagrams to one peer as one GSO message.
+    async fn flush(&mut self) -> bool {
+        let mut sent = false;
+        loop {
+            self.out.clear();
+            while self.out.len() < SEND_GATHER {
+                match self.ep.poll_transmit() {
+                    Some(t) => self.out.push(t),
+                    None => break,
+                }
+            }
+            if self.out.is_empty() {
+                break;
+            }
+            sent = true;
+            build_msgs(&self.out, self.io.gso, &mut self.msgs);
+            let mut next = 0;
+            // The message at `next` already failed once with a deferred error.
+            let mut retried = false;
+            while next < self.msgs.len() {
+                let (udp, out, msgs) = (&self.udp, &self.out, &self.msgs[next..]);
+                let r = udp.try_io(Interest::WRITABLE, || {
+                    sys::send_batch(udp, out, |t| &t.contents[..], msgs)
+                });
+                let e = match r {
+                    Ok(n) => {
+                        next += n.max(1);
+                        retried = false;
+                        continue;
+                    }
+                    Err(e) => e,
+                };
+                let Some(&m) = self.msgs.get(next) else { break };
+                let class = sys::classify_send_error(&e);
+                if class == SendFailure::WouldBlock {
+                    if let Err(e) = self.udp.writable().await {
+                        tracing::error!(local = %self.local_addr, "writable: {e}");
+                        return sent;
+                    }
+                    continue;
+                }
+                if m.segment != 0 && class != SendFailure::Transient {
+                    // The kernel would not segment this one: send its datagrams one by one,
+                    // and stop segmenting if it cannot at all.
+                    if sys::gso_unavailable(&e) {
+                        tracing::debug!(local = %self.local_addr, "GSO refused ({e}): off");
+                        self.io.gso = false;
+                    }
+                    let singles = (0..m.count).map(|k| OutMsg {
+                        dest: m.dest,
+                        first: m.first + k,
+                        count: 1,
+                        segment: 0,
+                    });
+                    self.msgs.splice(next..=next, singles);
+                    continue;
+                }
+                match class {
+                    SendFailure::Deferred if !retried => {
+                        // Most likely an ICMP error of an earlier datagram, perhaps to
+                        // another peer: the error queue says whose. Then try again.
+                        self.drain_errors(false);
+                        retried = true;
+                        continue;
+                    }
+                    SendFailure::TooBig => {
+                        tracing::debug!(dest = %m.dest, "send: {e}");
+                        self.drain_errors(false);
+                    }
+                    SendFailure::Transient => {
+                        tracing::debug!(dest = %m.dest, "send: {e} (dropped)");
+                    }
+                    _ => {
+                        tracing::debug!(dest = %m.dest, "send failed: {e}");
+                        if let Some(errno) = e.raw_os_error() {
+                            let now = self.now();
+                            self.ep.handle_send_error(now, m.dest, errno);
+                        }
+                    }
+                }
+                // This message is dropped; the protocol resends what matters.
+                next += 1;
+                retried = false;
             }
         }
         sent
@@ -1075,6 +1309,43 @@ impl Driver {
             }
         }
         moved
+    }
+}
+
+/// Group `out` into messages: with `gso`, each run of datagrams to one destination whose
+/// sizes are equal (the last may be shorter) becomes one segmented message.
+fn build_msgs(out: &[rxrpc_proto::Transmit], gso: bool, msgs: &mut Vec<OutMsg>) {
+    msgs.clear();
+    let mut i = 0;
+    while let Some(t) = out.get(i) {
+        let seg = t.contents.len();
+        let mut count = 1;
+        if gso && seg > 0 && u16::try_from(seg).is_ok() {
+            let mut total = seg;
+            while let Some(u) = out.get(i + count) {
+                let len = u.contents.len();
+                if count >= sys::MAX_SEGMENTS
+                    || u.destination != t.destination
+                    || len == 0
+                    || len > seg
+                    || total + len > sys::MAX_GSO_BYTES
+                {
+                    break;
+                }
+                total += len;
+                count += 1;
+                if len < seg {
+                    break; // a shorter datagram ends the run
+                }
+            }
+        }
+        msgs.push(OutMsg {
+            dest: t.destination,
+            first: i,
+            count,
+            segment: if count > 1 { seg as u16 } else { 0 },
+        });
+        i += count;
     }
 }
 

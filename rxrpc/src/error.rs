@@ -10,7 +10,7 @@
 use std::io;
 
 use rxrpc_proto::wire::AbortCode;
-use rxrpc_proto::{BindError, CallError, Completion, NetworkError};
+use rxrpc_proto::{BindError, CallError, Completion, LocalError, NetworkError};
 
 /// Errors of the `rxrpc` tokio layer.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,11 @@ fn completion_kind(c: &Completion) -> io::ErrorKind {
             io::ErrorKind::ConnectionRefused
         }
         Completion::NetworkError(NetworkError::Unreachable) => io::ErrorKind::HostUnreachable,
+        // The driver reports transport errors with the OS's errno.
+        Completion::NetworkError(NetworkError::Os(errno))
+        | Completion::LocalError(LocalError::SendFailed(errno)) => {
+            io::Error::from_raw_os_error(*errno).kind()
+        }
         Completion::NetworkError(_) => io::ErrorKind::Other,
         Completion::LocalError(_) => io::ErrorKind::Other,
     }
