@@ -8,12 +8,13 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use rxrpc_proto::wire::{AbortCode, ServiceId};
 use rxrpc_proto::{Completion, LocalError, SocketId};
 
-use crate::driver::{Armed, Command, Shared};
+use crate::driver::{Armed, Command, Received, Shared};
 use crate::error::{Error, Result};
 
 /// One RPC of the async API, client or service side.
@@ -42,6 +43,10 @@ struct CallInner {
     peer: SocketAddr,
     service_id: ServiceId,
     armed: Armed,
+    /// The call succeeded and its terminal message was read (the driver said so with the last
+    /// data): receives return `None` and the completion is `Succeeded` without a round trip
+    /// to the driver.
+    finished: AtomicBool,
 }
 
 impl Drop for CallInner {
@@ -71,6 +76,7 @@ impl Call {
                 peer,
                 service_id,
                 armed: Armed::new(),
+                finished: AtomicBool::new(false),
             }),
         }
     }
@@ -171,9 +177,12 @@ impl Call {
     ///
     /// Cancel safe, as [`recv`](Self::recv).
     pub async fn recv_max(&self, max: usize) -> Result<Option<Bytes>> {
+        if self.inner.finished.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         let shared = &self.inner.shared;
-        shared
+        let r = shared
             .request_keep(
                 |reply| Command::Recv {
                     socket,
@@ -181,8 +190,8 @@ impl Call {
                     max,
                     reply,
                 },
-                |data: Option<Bytes>| {
-                    if let Some(data) = data {
+                |r: Received| {
+                    if let Some(data) = r.data {
                         shared.send(Command::Unrecv {
                             socket,
                             user_id,
@@ -191,7 +200,11 @@ impl Call {
                     }
                 },
             )
-            .await
+            .await?;
+        if r.finished {
+            self.inner.finished.store(true, Ordering::Release);
+        }
+        Ok(r.data)
     }
 
     /// Receive everything up to end of data, failing with [`Error::TooLong`] if more than
@@ -249,6 +262,9 @@ impl Call {
     ///
     /// Cancel safe.
     pub async fn completion(&self) -> Completion {
+        if self.inner.finished.load(Ordering::Acquire) {
+            return Completion::Succeeded;
+        }
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let shutdown = Completion::LocalError(LocalError::Shutdown);

@@ -63,11 +63,10 @@ const BATCH: usize = 64;
 const RECV_ROUNDS: usize = 4;
 /// Largest UDP payload (and largest GRO-coalesced message).
 const MAX_DATAGRAM: usize = 65_536;
-/// Size of the blocks small datagrams are copied into.
-const RECV_BLOCK: usize = 1 << 20;
-/// Received messages at least this long (GRO batches) are handed on in their own receive
-/// buffer instead of being copied into the shared block.
-const STEAL: usize = MAX_DATAGRAM / 2;
+/// Size of the blocks a receive buffer takes datagrams into, one after another.
+const RECV_BLOCK: usize = 256 << 10;
+/// Most bytes one receive of a managed call hands over (see [`gather`]).
+const GATHER_MAX: usize = 256 << 10;
 /// Datagrams taken from the endpoint per batched send.
 const SEND_GATHER: usize = 256;
 
@@ -249,7 +248,7 @@ pub(crate) enum Command {
         socket: SocketId,
         user_id: u64,
         max: usize,
-        reply: Reply<Option<Bytes>>,
+        reply: Reply<Received>,
     },
     /// Async API: wait for a managed call's completion.
     Completion {
@@ -333,15 +332,17 @@ pub(crate) async fn spawn(
         client_socket,
         local_addr,
         publish,
-        published_at: base,
+        published_at: Instant::ZERO,
         out: Vec::with_capacity(SEND_GATHER),
         msgs: Vec::with_capacity(SEND_GATHER),
-        slots: (0..sys::MAX_BATCH)
-            .map(|_| BytesMut::with_capacity(MAX_DATAGRAM))
-            .collect(),
+        slots: (0..sys::MAX_BATCH).map(|_| BytesMut::new()).collect(),
         meta: vec![RecvMeta::default(); sys::MAX_BATCH],
-        block: BytesMut::with_capacity(RECV_BLOCK),
         errors: Vec::new(),
+        recv_width: 4,
+        clock: Instant::ZERO,
+        dirty_calls: Vec::new(),
+        dirty_sockets: Vec::new(),
+        sweep_all: true,
     };
     tokio::spawn(driver.run());
     Ok(shared)
@@ -392,11 +393,21 @@ struct PendingSend {
     reply: Reply<()>,
 }
 
+/// The answer to [`Command::Recv`].
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// The data, or `None` at the end of the data.
+    pub(crate) data: Option<Bytes>,
+    /// The call succeeded and its terminal message has been read: every later receive
+    /// returns `None` and the completion is `Succeeded`, so the handle need not ask again.
+    pub(crate) finished: bool,
+}
+
 /// A parked receive of a managed call.
 #[derive(Debug)]
 struct PendingRecv {
     max: usize,
-    reply: Reply<Option<Bytes>>,
+    reply: Reply<Received>,
 }
 
 /// Driver-side state of a call that has parked operations or is managed by a [`Call`].
@@ -422,6 +433,8 @@ struct CallSlot {
     completion_waiters: Vec<oneshot::Sender<Completion>>,
     /// The handle was dropped after the reply was queued; end the call once it completes.
     orphan: bool,
+    /// Listed in `Driver::dirty_calls`.
+    dirty: bool,
 }
 
 impl CallSlot {
@@ -438,6 +451,7 @@ impl CallSlot {
             released: false,
             completion_waiters: Vec::new(),
             orphan: false,
+            dirty: false,
         }
     }
 
@@ -477,6 +491,8 @@ struct SockState {
     listen: Option<ListenState>,
     /// Handles (listener + calls) that keep a listener socket open.
     refs: usize,
+    /// Listed in `Driver::dirty_sockets`.
+    dirty: bool,
 }
 
 impl SockState {
@@ -487,6 +503,7 @@ impl SockState {
             stash: VecDeque::new(),
             listen: None,
             refs: 0,
+            dirty: false,
         }
     }
 }
@@ -504,20 +521,90 @@ struct Driver {
     client_socket: SocketId,
     local_addr: SocketAddr,
     publish: watch::Sender<Arc<Snapshot>>,
-    published_at: tokio::time::Instant,
+    /// When the snapshot was last published (the driver's clock).
+    published_at: Instant,
     /// Datagrams taken from the endpoint for the batched send in progress.
     out: Vec<rxrpc_proto::Transmit>,
     /// The messages (plain or GSO) `out` is sent as.
     msgs: Vec<OutMsg>,
-    /// Receive buffers of one batched receive, one per message.
+    /// Receive buffers of one batched receive, one per message. Each is the unused part of a
+    /// block of [`RECV_BLOCK`] bytes: datagrams are received into it one after another and
+    /// handed to the endpoint as frozen slices (no copy, one allocation per block). A block
+    /// with less than a largest datagram left is replaced; old blocks live on until the
+    /// endpoint drops the last slice.
     slots: Vec<BytesMut>,
     meta: Vec<RecvMeta>,
-    /// The block small datagrams are copied into and handed to the endpoint from as frozen
-    /// slices (one allocation per megabyte received, not per datagram). Replaced when it runs
-    /// low; old blocks live on until the endpoint drops the last slice.
-    block: BytesMut,
     /// Error-queue entries read and not yet handed to the endpoint.
     errors: Vec<QueuedError>,
+    /// Receive buffers offered to the next batched receive: grows when a receive fills them
+    /// all, shrinks when few are used, so that a quiet socket costs little per call.
+    recv_width: usize,
+    /// The time of the current wake-up, read once per wake-up (and after waiting).
+    clock: Instant,
+    /// Calls whose parked operations may move: named by a command or an endpoint event.
+    dirty_calls: Vec<(SocketId, u64)>,
+    /// Sockets whose parked `recvmsg`s or `accept`s may move.
+    dirty_sockets: Vec<SocketId>,
+    /// Retry every parked operation at the next sweep (after timers, at least every
+    /// [`PUBLISH_EVERY`] while busy, and after rare commands), so that a state change
+    /// without an event can delay an operation but never strand it.
+    sweep_all: bool,
+}
+
+/// Which parked operations a command may move.
+enum Touch {
+    Nothing,
+    Call(SocketId, u64),
+    ClientCall(u64),
+    Socket(SocketId),
+    All,
+}
+
+impl Command {
+    fn touches(&self) -> Touch {
+        match self {
+            Command::OpenSocket { .. }
+            | Command::UserIds { .. }
+            | Command::Snapshot { .. }
+            | Command::OpenListener { .. } => Touch::Nothing,
+            Command::SendMsg {
+                socket, user_id, ..
+            }
+            | Command::EndCall {
+                socket, user_id, ..
+            }
+            | Command::Reject {
+                socket, user_id, ..
+            }
+            | Command::Abort {
+                socket, user_id, ..
+            }
+            | Command::Send {
+                socket, user_id, ..
+            }
+            | Command::Recv {
+                socket, user_id, ..
+            }
+            | Command::Completion {
+                socket, user_id, ..
+            }
+            | Command::DropCall { socket, user_id }
+            | Command::Unrecv {
+                socket, user_id, ..
+            } => Touch::Call(*socket, *user_id),
+            Command::BeginCall { user_id, .. } => Touch::ClientCall(*user_id),
+            Command::RecvMsg { socket, .. }
+            | Command::Accept { socket, .. }
+            | Command::Requeue { socket, .. }
+            | Command::UnrecvMsg { socket, .. } => Touch::Socket(*socket),
+            Command::CloseSocket { .. }
+            | Command::BindService { .. }
+            | Command::SetUpgrade { .. }
+            | Command::Listen { .. }
+            | Command::ChargeAccept { .. }
+            | Command::DropListener { .. } => Touch::All,
+        }
+    }
 }
 
 /// What woke the driver.
@@ -528,8 +615,38 @@ enum Wake {
 }
 
 impl Driver {
+    /// The time of the current wake-up.
     fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX))
+        self.clock
+    }
+
+    /// Read the clock (once per wake-up, and after waiting).
+    fn tick(&mut self) -> Instant {
+        let t = Instant::from_micros(
+            u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        self.clock = self.clock.max(t);
+        self.clock
+    }
+
+    /// Mark a call's parked operations for the next sweep.
+    fn touch_call(&mut self, socket: SocketId, user_id: u64) {
+        if let Some(slot) = self.calls.get_mut(&(socket, user_id)) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty_calls.push((socket, user_id));
+            }
+        }
+    }
+
+    /// Mark a socket's parked `recvmsg`s and `accept`s for the next sweep.
+    fn touch_socket(&mut self, socket: SocketId) {
+        if let Some(st) = self.sockets.get_mut(&socket) {
+            if !st.dirty {
+                st.dirty = true;
+                self.dirty_sockets.push(socket);
+            }
+        }
     }
 
     async fn run(mut self) {
@@ -548,6 +665,7 @@ impl Driver {
                 r = self.udp.ready(interest) => Wake::Socket(r),
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
             };
+            self.tick();
             match wake {
                 Wake::Command(None) => break,
                 Wake::Command(Some(cmd)) => {
@@ -575,6 +693,7 @@ impl Driver {
                     armed = None;
                     let now = self.now();
                     self.ep.handle_timeout(now);
+                    self.sweep_all = true;
                 }
             }
             // Deadlines that passed while other work won the select.
@@ -583,8 +702,9 @@ impl Driver {
                 self.ep.handle_timeout(now);
             }
             self.after_batch().await;
-            if self.published_at.elapsed() >= PUBLISH_EVERY {
+            if self.now().saturating_since(self.published_at) >= PUBLISH_EVERY {
                 self.publish_snapshot();
+                self.sweep_all = true;
             }
             match self.ep.poll_timeout() {
                 Some(t) if armed != Some(t) => {
@@ -605,11 +725,11 @@ impl Driver {
         let mut snap = self.ep.snapshot();
         snap.local = Some(self.local_addr);
         self.publish.send_replace(Arc::new(snap));
-        self.published_at = tokio::time::Instant::now();
+        self.published_at = self.now();
     }
 
     async fn shutdown(mut self) {
-        let now = self.now();
+        let now = self.tick();
         for (_, mut slot) in self.calls.drain() {
             slot.fail_all(
                 || Error::DriverGone,
@@ -628,13 +748,24 @@ impl Driver {
     fn read_batch(&mut self) {
         let now = self.now();
         for _ in 0..RECV_ROUNDS {
-            let (udp, slots, meta) = (&self.udp, &mut self.slots, &mut self.meta);
+            let width = self.recv_width.clamp(1, self.slots.len());
+            for slot in &mut self.slots[..width] {
+                if slot.capacity() - slot.len() < MAX_DATAGRAM {
+                    *slot = BytesMut::with_capacity(RECV_BLOCK);
+                }
+            }
+            let (udp, slots, meta) = (&self.udp, &mut self.slots[..width], &mut self.meta);
             match udp.try_io(Interest::READABLE, || sys::recv_batch(udp, slots, meta)) {
                 Ok(n) => {
                     for i in 0..n {
                         self.deliver(now, i);
                     }
-                    if n < self.slots.len() {
+                    if n == width {
+                        self.recv_width = (width * 4).min(self.slots.len());
+                    } else {
+                        if n * 4 < width {
+                            self.recv_width = (width / 2).max(4);
+                        }
                         break; // probably drained; readiness says for sure next time
                     }
                 }
@@ -656,24 +787,15 @@ impl Driver {
             return;
         };
         let len = m.len.min(slot.len());
-        let mut data = if len >= STEAL {
-            // A GRO batch: hand on the buffer itself.
-            let d = slot.split_to(len).freeze();
-            *slot = BytesMut::with_capacity(MAX_DATAGRAM);
-            d
-        } else {
-            if self.block.capacity() - self.block.len() < len {
-                self.block = BytesMut::with_capacity(RECV_BLOCK.max(len));
-            }
-            self.block.extend_from_slice(&slot[..len]);
-            slot.clear();
-            self.block.split().freeze()
-        };
+        let mut data = slot.split_to(len).freeze();
         slot.clear();
         let stride = m.stride.max(1);
-        while !data.is_empty() {
+        loop {
             let seg = data.split_to(stride.min(data.len()));
             self.ep.handle_datagram(now, m.from, seg);
+            if data.is_empty() {
+                break;
+            }
         }
     }
 
@@ -772,6 +894,7 @@ impl Driver {
                         tracing::error!(local = %self.local_addr, "writable: {e}");
                         return sent;
                     }
+                    self.tick();
                     continue;
                 }
                 if m.segment != 0 && class != SendFailure::Transient {
@@ -838,8 +961,17 @@ impl Driver {
         let mut any = false;
         while let Some(ev) = self.ep.poll_event() {
             any = true;
-            if let Event::NewCall { socket, user_id } = ev {
-                self.on_new_call(socket, user_id);
+            match ev {
+                Event::NewCall { socket, user_id } => {
+                    self.on_new_call(socket, user_id);
+                    self.touch_socket(socket);
+                }
+                Event::Readable { socket, user_id } => {
+                    self.touch_call(socket, user_id);
+                    self.touch_socket(socket);
+                }
+                Event::Writable { socket, user_id } => self.touch_call(socket, user_id),
+                _ => self.sweep_all = true,
             }
         }
         any
@@ -863,6 +995,18 @@ impl Driver {
     // ----- commands ------------------------------------------------------------------------
 
     fn command(&mut self, cmd: Command) {
+        let touch = cmd.touches();
+        self.run_command(cmd);
+        match touch {
+            Touch::Nothing => {}
+            Touch::Call(socket, user_id) => self.touch_call(socket, user_id),
+            Touch::ClientCall(user_id) => self.touch_call(self.client_socket, user_id),
+            Touch::Socket(socket) => self.touch_socket(socket),
+            Touch::All => self.sweep_all = true,
+        }
+    }
+
+    fn run_command(&mut self, cmd: Command) {
         let now = self.now();
         let ep = &mut self.ep;
         match cmd {
@@ -1284,8 +1428,61 @@ impl Driver {
 
     // ----- the sweep -----------------------------------------------------------------------
 
-    /// Retry every parked operation. Returns whether anything moved.
+    /// Retry the parked operations that may move: those of the calls and sockets marked
+    /// since the last sweep, or all of them when asked. Returns whether anything moved.
     fn sweep(&mut self) -> bool {
+        if std::mem::take(&mut self.sweep_all) {
+            for key in self.dirty_calls.drain(..) {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.dirty = false;
+                }
+            }
+            for socket in self.dirty_sockets.drain(..) {
+                if let Some(st) = self.sockets.get_mut(&socket) {
+                    st.dirty = false;
+                }
+            }
+            return self.sweep_everything();
+        }
+        let now = self.now();
+        let mut moved = false;
+        let mut calls = std::mem::take(&mut self.dirty_calls);
+        for key in calls.drain(..) {
+            let Some(slot) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            slot.dirty = false;
+            let (m, keep) = sweep_call(&mut self.ep, now, key.0, key.1, slot);
+            moved |= m;
+            if !keep {
+                let managed = slot.managed;
+                self.calls.remove(&key);
+                if managed {
+                    self.unref_socket(key.0);
+                }
+            }
+        }
+        calls.append(&mut self.dirty_calls);
+        self.dirty_calls = calls;
+        let mut sockets = std::mem::take(&mut self.dirty_sockets);
+        let shared = self.shared.upgrade();
+        for socket in sockets.drain(..) {
+            let Some(st) = self.sockets.get_mut(&socket) else {
+                continue;
+            };
+            st.dirty = false;
+            moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
+            if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
+                moved |= sweep_accept(&self.ep, socket, l, &mut st.refs, shared);
+            }
+        }
+        sockets.append(&mut self.dirty_sockets);
+        self.dirty_sockets = sockets;
+        moved
+    }
+
+    /// Retry every parked operation. Returns whether anything moved.
+    fn sweep_everything(&mut self) -> bool {
         let now = self.now();
         let mut moved = false;
         let mut ended = Vec::new();
@@ -1465,6 +1662,10 @@ fn sweep_call(
                     }
                     match m.terminal {
                         Some(t) if !t.is_success() => (Err(Error::Completed(t)), false),
+                        _ if plain && !m.data.is_empty() => {
+                            let (data, plain) = gather(ep, now, socket, user_id, slot, m.data, max);
+                            (Ok(Some(data)), plain)
+                        }
                         _ if !m.data.is_empty() => (Ok(Some(m.data)), plain),
                         _ if slot.eod => (Ok(None), false),
                         _ => continue, // nothing the caller needs to see
@@ -1478,7 +1679,13 @@ fn sweep_call(
             break;
         };
         moved = true;
-        if let Err(Ok(Some(data))) = pr.reply.send(result) {
+        let finished =
+            slot.released && slot.stash.is_none() && slot.completion == Some(Completion::Succeeded);
+        let result = result.map(|data| Received { data, finished });
+        if let Err(Ok(Received {
+            data: Some(data), ..
+        })) = pr.reply.send(result)
+        {
             // The receive was cancelled after the data was taken: put it back.
             if from_endpoint && ep.unrecv(socket, user_id, data.clone()).is_ok() {
                 continue;
@@ -1502,6 +1709,57 @@ fn sweep_call(
         }
     }
     (moved, true)
+}
+
+/// Append more of a call's in-order data to `first`, copying, up to `max` and
+/// [`GATHER_MAX`] bytes, so that a stream reaches the handle in a few large pieces instead of
+/// one round trip per packet (a copy costs far less than a round trip). Returns the data and
+/// whether it may go back to the endpoint with `unrecv` (no end of data or terminal taken).
+fn gather(
+    ep: &mut Endpoint,
+    now: Instant,
+    socket: SocketId,
+    user_id: u64,
+    slot: &mut CallSlot,
+    first: Bytes,
+    max: usize,
+) -> (Bytes, bool) {
+    let limit = max.min(GATHER_MAX);
+    if first.len() >= limit || !ep.call_readable(socket, user_id) {
+        return (first, true);
+    }
+    let mut total = first.len();
+    let mut parts = vec![first];
+    let mut plain = true;
+    while total < limit {
+        let Ok(Some(m)) = ep.recv(now, socket, user_id, limit - total) else {
+            break;
+        };
+        slot.eod |= m.end_of_data;
+        if let Some(t) = m.terminal {
+            slot.completion = Some(t);
+            slot.released = true;
+        }
+        plain &= !m.end_of_data && m.terminal.is_none();
+        if m.terminal.is_some_and(|t| !t.is_success()) {
+            break; // the next receive reports the failure
+        }
+        total += m.data.len();
+        if !m.data.is_empty() {
+            parts.push(m.data);
+        }
+        if !plain {
+            break;
+        }
+    }
+    if parts.len() == 1 {
+        return (parts.pop().unwrap_or_default(), plain);
+    }
+    let mut buf = BytesMut::with_capacity(total);
+    for p in &parts {
+        buf.extend_from_slice(p);
+    }
+    (buf.freeze(), plain)
 }
 
 /// Answer parked `recvmsg` calls of a socket.

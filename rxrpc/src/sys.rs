@@ -129,6 +129,8 @@ mod imp {
         (hdr + data).div_ceil(8)
     }
 
+    /// Most buffers in one `sendmmsg`.
+    const MAX_IOVS: usize = 1024;
     /// Control area of a GSO send: one `UDP_SEGMENT` message (a `u16`).
     const GSO_WORDS: usize = cmsg_words(size_of::<u16>());
     /// Control area of a receive: one `UDP_GRO` message (an `int`), with room to spare for
@@ -233,8 +235,12 @@ mod imp {
         setsockopt_int(sock, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok()
     }
 
-    /// A socket address in the C layout; `len` is the part the kernel reads.
-    fn to_sockaddr(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    /// Write a socket address in the C layout to `out`; returns the length the kernel reads.
+    ///
+    /// # Safety
+    ///
+    /// `out` must be valid for writes of a `sockaddr_storage` (it may be uninitialised).
+    unsafe fn to_sockaddr(addr: SocketAddr, out: *mut libc::sockaddr_storage) -> libc::socklen_t {
         match addr {
             SocketAddr::V4(a) => {
                 let sin = libc::sockaddr_in {
@@ -245,8 +251,9 @@ mod imp {
                     },
                     sin_zero: [0; 8],
                 };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { ptr::write(ptr::from_mut(out).cast::<libc::sockaddr_in>(), sin) };
+                // SAFETY: `out` is writable (caller) and sockaddr_storage is larger than and
+                // aligned for sockaddr_in.
+                unsafe { ptr::write(out.cast::<libc::sockaddr_in>(), sin) };
                 size_of::<libc::sockaddr_in>() as libc::socklen_t
             }
             SocketAddr::V6(a) => {
@@ -259,8 +266,8 @@ mod imp {
                     },
                     sin6_scope_id: a.scope_id(),
                 };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { ptr::write(ptr::from_mut(out).cast::<libc::sockaddr_in6>(), sin6) };
+                // SAFETY: as above, for sockaddr_in6.
+                unsafe { ptr::write(out.cast::<libc::sockaddr_in6>(), sin6) };
                 size_of::<libc::sockaddr_in6>() as libc::socklen_t
             }
         }
@@ -301,6 +308,27 @@ mod imp {
         }
     }
 
+    /// A `msghdr` over one name, `iovlen` iovecs and a control area (`ctrl_len` bytes).
+    fn msghdr(
+        name: *mut libc::sockaddr_storage,
+        namelen: libc::socklen_t,
+        iov: *mut libc::iovec,
+        iovlen: usize,
+        ctrl: *mut u64,
+        ctrl_len: usize,
+    ) -> libc::msghdr {
+        // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths); this also clears
+        // any padding fields the C library's layout has.
+        let mut h: libc::msghdr = unsafe { zeroed() };
+        h.msg_name = name.cast();
+        h.msg_namelen = namelen;
+        h.msg_iov = iov;
+        h.msg_iovlen = iovlen as _;
+        h.msg_control = ctrl.cast();
+        h.msg_controllen = ctrl_len as _;
+        h
+    }
+
     /// Send `msgs` (buffers taken from `bufs` through `get`) with one `sendmmsg`. Returns how
     /// many messages the kernel took (at least one), or the error of the first one.
     pub(crate) fn send_batch<T>(
@@ -309,64 +337,69 @@ mod imp {
         get: impl Fn(&T) -> &[u8],
         msgs: &[OutMsg],
     ) -> io::Result<usize> {
-        let n = msgs.len().min(MAX_BATCH);
-        if n == 0 {
-            return Ok(0);
-        }
-        let iov_total: usize = msgs[..n].iter().map(|m| m.count).sum();
-        let mut iovs: Vec<libc::iovec> = Vec::with_capacity(iov_total);
-        // SAFETY: all-zero is a valid value of these plain C structs (null pointers, zero
-        // lengths).
-        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
-        // SAFETY: as above.
-        let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { zeroed() };
+        // Scratch areas on the stack, left uninitialised: every entry used is written first
+        // (zeroing the whole areas on every call cost more than the system call saved).
+        let mut hdrs = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_BATCH];
+        let mut names = [const { MaybeUninit::<libc::sockaddr_storage>::uninit() }; MAX_BATCH];
         let mut ctrl = [[0u64; GSO_WORDS]; MAX_BATCH];
-        for m in &msgs[..n] {
+        let mut iovs = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_IOVS];
+        let mut n = 0;
+        let mut at = 0;
+        for m in msgs.iter().take(MAX_BATCH) {
             let end = m.first.checked_add(m.count).filter(|&e| e <= bufs.len());
             let Some(end) = end else {
                 return Err(io::Error::from(io::ErrorKind::InvalidInput));
             };
+            if m.count == 0 || at + m.count > MAX_IOVS {
+                break;
+            }
+            let first_iov = at;
             for b in &bufs[m.first..end] {
                 let b = get(b);
-                iovs.push(libc::iovec {
+                iovs[at].write(libc::iovec {
                     iov_base: b.as_ptr().cast_mut().cast(),
                     iov_len: b.len(),
                 });
+                at += 1;
             }
-        }
-        // `iovs` is complete and never grows again: pointers into it stay valid.
-        let iov_base = iovs.as_mut_ptr();
-        let mut at = 0usize;
-        for (i, m) in msgs[..n].iter().enumerate() {
-            let namelen = to_sockaddr(m.dest, &mut names[i]);
-            let h = &mut hdrs[i].msg_hdr;
-            h.msg_name = ptr::from_mut(&mut names[i]).cast();
-            h.msg_namelen = namelen;
-            h.msg_iov = iov_base.wrapping_add(at);
-            h.msg_iovlen = m.count;
-            at += m.count;
-            if m.segment != 0 {
-                h.msg_control = ctrl[i].as_mut_ptr().cast();
-                h.msg_controllen = size_of::<[u64; GSO_WORDS]>();
-                // SAFETY: the control area is aligned (u64) and holds CMSG_SPACE(u16) bytes
-                // (GSO_WORDS), so the first header and its data fit in it.
+            let name = names[n].as_mut_ptr();
+            // SAFETY: `name` points at a whole (uninitialised) sockaddr_storage slot.
+            let namelen = unsafe { to_sockaddr(m.dest, name) };
+            let (ctrl_ptr, ctrl_len) = if m.segment != 0 {
+                let c = ctrl[n].as_mut_ptr();
+                // SAFETY: the area is aligned (u64) and holds CMSG_SPACE(u16) bytes
+                // (GSO_WORDS), so the first header and its data fit in it; a msghdr over just
+                // that area is enough for CMSG_FIRSTHDR.
                 unsafe {
-                    let c = libc::CMSG_FIRSTHDR(h);
-                    (*c).cmsg_level = libc::SOL_UDP;
-                    (*c).cmsg_type = libc::UDP_SEGMENT;
-                    (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
-                    ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), m.segment);
-                    h.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as usize;
+                    let space = libc::CMSG_SPACE(size_of::<u16>() as u32) as usize;
+                    let h = msghdr(ptr::null_mut(), 0, ptr::null_mut(), 0, c, space);
+                    let cm = libc::CMSG_FIRSTHDR(&h);
+                    (*cm).cmsg_level = libc::SOL_UDP;
+                    (*cm).cmsg_type = libc::UDP_SEGMENT;
+                    (*cm).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+                    ptr::write_unaligned(libc::CMSG_DATA(cm).cast::<u16>(), m.segment);
+                    (c, space)
                 }
-            }
+            } else {
+                (ptr::null_mut(), 0)
+            };
+            let iov = iovs[first_iov].as_mut_ptr();
+            hdrs[n].write(libc::mmsghdr {
+                msg_hdr: msghdr(name, namelen, iov, m.count, ctrl_ptr, ctrl_len),
+                msg_len: 0,
+            });
+            n += 1;
         }
-        // SAFETY: `hdrs[..n]` point at names, iovecs and control areas that live until the
-        // call returns; the iovecs point into `bufs`, borrowed for the call; the kernel only
-        // reads them (and writes `msg_len`).
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `hdrs[..n]` are initialised and point at names, iovecs and control areas
+        // that live until the call returns; the iovecs point into `bufs`, borrowed for the
+        // call. The kernel only reads them (and writes `msg_len`).
         let rc = unsafe {
             libc::sendmmsg(
                 sock.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                hdrs.as_mut_ptr().cast::<libc::mmsghdr>(),
                 n as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
@@ -390,34 +423,37 @@ mod imp {
         if n == 0 {
             return Ok(0);
         }
-        // SAFETY: all-zero is a valid value of these plain C structs.
-        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
-        // SAFETY: as above.
-        let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { zeroed() };
-        // SAFETY: as above.
-        let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
-        let mut ctrl = [[0u64; GRO_WORDS]; MAX_BATCH];
+        // Uninitialised scratch, as in `send_batch`: the kernel writes names and control
+        // messages and says how long they are.
+        let mut hdrs = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_BATCH];
+        let mut names = [const { MaybeUninit::<libc::sockaddr_storage>::uninit() }; MAX_BATCH];
+        let mut iovs = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_BATCH];
+        let mut ctrl = [const { MaybeUninit::<[u64; GRO_WORDS]>::uninit() }; MAX_BATCH];
         for i in 0..n {
             let spare: &mut [MaybeUninit<u8>] = bufs[i].spare_capacity_mut();
-            iovs[i] = libc::iovec {
+            let iov = iovs[i].write(libc::iovec {
                 iov_base: spare.as_mut_ptr().cast(),
                 iov_len: spare.len(),
-            };
-            let h = &mut hdrs[i].msg_hdr;
-            h.msg_name = ptr::from_mut(&mut names[i]).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = ptr::from_mut(&mut iovs[i]);
-            h.msg_iovlen = 1;
-            h.msg_control = ctrl[i].as_mut_ptr().cast();
-            h.msg_controllen = size_of::<[u64; GRO_WORDS]>();
+            });
+            hdrs[i].write(libc::mmsghdr {
+                msg_hdr: msghdr(
+                    names[i].as_mut_ptr(),
+                    size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                    iov,
+                    1,
+                    ctrl[i].as_mut_ptr().cast(),
+                    size_of::<[u64; GRO_WORDS]>(),
+                ),
+                msg_len: 0,
+            });
         }
-        // SAFETY: every header points at a name area, one iovec over the spare (writable,
-        // possibly uninitialised) capacity of its buffer, and a control area, all alive and
-        // not otherwise borrowed until the call returns; a null timeout means none.
+        // SAFETY: `hdrs[..n]` are initialised; each points at a name area, one iovec over the
+        // spare (writable, possibly uninitialised) capacity of its buffer, and a control area,
+        // all alive and not otherwise borrowed until the call returns; no timeout.
         let rc = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                hdrs.as_mut_ptr().cast::<libc::mmsghdr>(),
                 n as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 ptr::null_mut(),
@@ -428,14 +464,17 @@ mod imp {
         }
         let got = (rc as usize).min(n);
         for i in 0..got {
-            let h = &hdrs[i].msg_hdr;
-            let len = (hdrs[i].msg_len as usize).min(iovs[i].iov_len);
+            // SAFETY: initialised above for every i < n.
+            let hdr = unsafe { hdrs[i].assume_init_ref() };
+            let h = &hdr.msg_hdr;
+            let cap = bufs[i].capacity() - bufs[i].len();
+            let len = (hdr.msg_len as usize).min(cap);
             // SAFETY: the kernel initialised the first `len` bytes of the spare capacity
             // (msg_len, capped at the iovec's length).
             unsafe { bufs[i].set_len(bufs[i].len() + len) };
             let namelen = (h.msg_namelen as usize).min(size_of::<libc::sockaddr_storage>());
-            // SAFETY: `names[i]` holds `namelen` bytes the kernel wrote (capped at its size).
-            let from = unsafe { from_sockaddr(ptr::from_ref(&names[i]).cast(), namelen) };
+            // SAFETY: the kernel wrote `namelen` bytes of `names[i]` (capped at its size).
+            let from = unsafe { from_sockaddr(names[i].as_ptr().cast(), namelen) };
             let mut stride = len;
             // SAFETY: msg_control/msg_controllen describe the part of `ctrl[i]` the kernel
             // filled; CMSG_NXTHDR stays within it and each header's length is checked before
