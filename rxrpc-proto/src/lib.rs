@@ -43,11 +43,11 @@
 
 mod arena;
 pub mod call;
-pub mod security;
 mod config;
 mod conn;
 mod endpoint;
 mod rng;
+pub mod security;
 mod stats;
 mod time;
 pub mod wire;

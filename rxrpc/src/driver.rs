@@ -859,7 +859,9 @@ impl Driver {
     async fn flush(&mut self) -> bool {
         let mut sent = false;
         loop {
-            self.out.clear();
+            for t in self.out.drain(..) {
+                self.ep.recycle_transmit(t.contents);
+            }
             while self.out.len() < SEND_GATHER {
                 match self.ep.poll_transmit() {
                     Some(t) => self.out.push(t),

@@ -270,6 +270,8 @@ pub struct Endpoint {
     /// Which socket serves which service.
     services: HashMap<ServiceId, Key>,
     pub(crate) transmits: VecDeque<Transmit>,
+    /// Buffers of sent datagrams given back by the driver, reused for new ones.
+    pub(crate) tx_pool: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
     /// The latest `now` given to the endpoint (for ages in snapshots).
@@ -300,6 +302,7 @@ impl Endpoint {
             waiting: HashMap::default(),
             services: HashMap::default(),
             transmits: VecDeque::new(),
+            tx_pool: Vec::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             attention: VecDeque::new(),
@@ -826,6 +829,15 @@ impl Endpoint {
         self.transmits.pop_front()
     }
 
+    /// Give back the buffer of a sent [`Transmit`] for reuse by later datagrams (optional: a
+    /// driver that drops its transmits just costs an allocation per datagram).
+    pub fn recycle_transmit(&mut self, mut contents: Vec<u8>) {
+        if self.tx_pool.len() < TX_POOL_MAX && contents.capacity() <= TX_BUF_MAX {
+            contents.clear();
+            self.tx_pool.push(contents);
+        }
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _))| *t)
@@ -834,6 +846,21 @@ impl Endpoint {
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+}
+
+/// Most buffers kept for reuse, and the largest kept.
+const TX_POOL_MAX: usize = 512;
+const TX_BUF_MAX: usize = 16 << 10;
+
+/// An empty buffer with room for `cap` bytes, reused from `pool` when possible.
+pub(crate) fn take_buf(pool: &mut Vec<Vec<u8>>, cap: usize) -> Vec<u8> {
+    match pool.pop() {
+        Some(mut b) => {
+            b.reserve(cap);
+            b
+        }
+        None => Vec::with_capacity(cap),
     }
 }
 

@@ -174,6 +174,7 @@ impl Endpoint {
             let side = call.side;
             let upgrade_probe = conn.upgrade && side == Side::Client;
             let transmits = &mut self.transmits;
+            let tx_pool = &mut self.tx_pool;
             let stats = &mut self.stats;
             let peers = &mut self.peers;
             if !call.tx.outstanding() {
@@ -196,7 +197,7 @@ impl Endpoint {
                     if upgrade_probe && buf.seq.0 == 1 {
                         h.user_status = 1;
                     }
-                    let mut out = Vec::with_capacity(28 + buf.data.len());
+                    let mut out = super::take_buf(tx_pool, 28 + buf.data.len());
                     h.emit(&mut out);
                     out.extend_from_slice(&buf.data);
                     stats.datagrams_out += 1;
@@ -355,7 +356,7 @@ impl Endpoint {
         h: &Header,
         body: impl FnOnce(&mut Vec<u8>),
     ) {
-        let mut out = Vec::with_capacity(64);
+        let mut out = super::take_buf(&mut self.tx_pool, 64);
         h.emit(&mut out);
         body(&mut out);
         self.stats.datagrams_out += 1;
