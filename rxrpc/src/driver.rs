@@ -342,6 +342,7 @@ pub(crate) async fn spawn(
         clock: Instant::ZERO,
         dirty_calls: Vec::new(),
         dirty_sockets: Vec::new(),
+        blocked_sends: Vec::new(),
         sweep_all: true,
     };
     tokio::spawn(driver.run());
@@ -435,6 +436,8 @@ struct CallSlot {
     orphan: bool,
     /// Listed in `Driver::dirty_calls`.
     dirty: bool,
+    /// Listed in `Driver::blocked_sends`.
+    send_blocked: bool,
 }
 
 impl CallSlot {
@@ -452,6 +455,7 @@ impl CallSlot {
             completion_waiters: Vec::new(),
             orphan: false,
             dirty: false,
+            send_blocked: false,
         }
     }
 
@@ -545,6 +549,9 @@ struct Driver {
     dirty_calls: Vec<(SocketId, u64)>,
     /// Sockets whose parked `recvmsg`s or `accept`s may move.
     dirty_sockets: Vec<SocketId>,
+    /// Calls with a send waiting for room in the transmit queue: retried after any datagram
+    /// arrives, since not every packet that frees room raises an event (an ACKALL does not).
+    blocked_sends: Vec<(SocketId, u64)>,
     /// Retry every parked operation at the next sweep (after timers, at least every
     /// [`PUBLISH_EVERY`] while busy, and after rare commands), so that a state change
     /// without an event can delay an operation but never strand it.
@@ -747,6 +754,7 @@ impl Driver {
     /// datagram to the endpoint.
     fn read_batch(&mut self) {
         let now = self.now();
+        let mut got_any = false;
         for _ in 0..RECV_ROUNDS {
             let width = self.recv_width.clamp(1, self.slots.len());
             for slot in &mut self.slots[..width] {
@@ -757,6 +765,7 @@ impl Driver {
             let (udp, slots, meta) = (&self.udp, &mut self.slots[..width], &mut self.meta);
             match udp.try_io(Interest::READABLE, || sys::recv_batch(udp, slots, meta)) {
                 Ok(n) => {
+                    got_any |= n > 0;
                     for i in 0..n {
                         self.deliver(now, i);
                     }
@@ -775,6 +784,17 @@ impl Driver {
                     // error queue.
                     tracing::debug!(local = %self.local_addr, "recv: {e}");
                     self.drain_errors(false);
+                }
+            }
+        }
+        if got_any {
+            for key in std::mem::take(&mut self.blocked_sends) {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.send_blocked = false;
+                    if !slot.dirty {
+                        slot.dirty = true;
+                        self.dirty_calls.push(key);
+                    }
                 }
             }
         }
@@ -1456,6 +1476,10 @@ impl Driver {
             slot.dirty = false;
             let (m, keep) = sweep_call(&mut self.ep, now, key.0, key.1, slot);
             moved |= m;
+            if keep && !slot.sends.is_empty() && !slot.send_blocked {
+                slot.send_blocked = true;
+                self.blocked_sends.push(key);
+            }
             if !keep {
                 let managed = slot.managed;
                 self.calls.remove(&key);
@@ -1489,9 +1513,14 @@ impl Driver {
         let mut moved = false;
         let mut ended = Vec::new();
         let ep = &mut self.ep;
+        let blocked = &mut self.blocked_sends;
         self.calls.retain(|&(socket, user_id), slot| {
             let (m, keep) = sweep_call(ep, now, socket, user_id, slot);
             moved |= m;
+            if keep && !slot.sends.is_empty() && !slot.send_blocked {
+                slot.send_blocked = true;
+                blocked.push((socket, user_id));
+            }
             if !keep && slot.managed {
                 ended.push(socket);
             }
