@@ -160,3 +160,38 @@ fn bulk_echo_plain_io() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The same over IPv6 loopback (IPV6_RECVERR, ICMPv6), where the host has it.
+#[tokio::test]
+async fn ipv6_refusal_and_echo() {
+    let Ok(probe) = std::net::UdpSocket::bind("[::1]:0") else {
+        eprintln!("SKIP ipv6_refusal_and_echo: no IPv6 loopback here");
+        return;
+    };
+    let dead = probe.local_addr().unwrap();
+    drop(probe);
+    within(10, async {
+        let v6: SocketAddr = "[::1]:0".parse().unwrap();
+        let client = RxEndpoint::bind(v6).await.unwrap();
+        let call = client.call(dead, ECHO).open().await.unwrap();
+        call.send_last(Bytes::from_static(b"anyone?"))
+            .await
+            .unwrap();
+        assert_refused(call.completion().await);
+
+        let server = RxEndpoint::bind(v6).await.unwrap();
+        let listener = server.listen(&[ECHO], 4).await.unwrap();
+        tokio::spawn(async move {
+            let call = listener.accept().await.unwrap();
+            let req = call.recv_to_end(1 << 20).await.unwrap();
+            call.send_last(req).await.unwrap();
+            call.completion().await
+        });
+        let data = Bytes::from(vec![7u8; 300_000]);
+        let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+        call.send_last(data.clone()).await.unwrap();
+        assert_eq!(call.recv_to_end(1 << 20).await.unwrap(), data);
+        assert_eq!(call.completion().await, Completion::Succeeded);
+    })
+    .await;
+}
