@@ -9,21 +9,28 @@
 //! # Loop
 //!
 //! ```text
-//! select { socket readable -> try_recv_from up to BATCH datagrams -> handle_datagram
+//! select { socket readable -> recvmmsg batches (GRO-coalesced runs split again)
+//!                             -> handle_datagram, one datagram at a time
+//!          socket error    -> error queue (IP_RECVERR) -> handle_transport_error
 //!          command         -> run it (and up to BATCH more already queued)
 //!          timer           -> handle_timeout }
-//! then, until nothing moves: poll_transmit -> send_to (await writable on WouldBlock),
-//!                            poll_event    -> new incoming calls,
-//!                            sweep         -> retry every parked operation
+//! then, until nothing moves: poll_transmit -> sendmmsg (runs of equal-size datagrams to one
+//!                                             peer as one GSO message; await writable on
+//!                                             WouldBlock; failures -> handle_send_error),
+//!                            poll_event    -> new incoming calls, calls to retry,
+//!                            sweep         -> retry the parked operations that may move
 //! then re-arm the timer from poll_timeout
 //! ```
 //!
+//! The system calls tokio lacks live in [`crate::sys`]. The clock is read once per wake-up.
+//!
 //! Operations that cannot finish at once (a receive with no data, a send into a full transmit
 //! queue, an accept with no incoming call, waiting for a completion) are *parked* here, in
-//! per-call and per-socket queues, and answered by the sweep after any batch that may have
-//! changed their outcome. The sweep retries every parked operation rather than trusting
-//! `Readable`/`Writable` events alone: it costs a map lookup per parked operation and cannot
-//! miss a wake-up.
+//! per-call and per-socket queues. The sweep retries those of the calls and sockets named since
+//! the last sweep by a command or by an endpoint event (`Readable`, `Writable`, `NewCall`), and
+//! sends waiting for queue room after any datagram arrives. As a safety net against a state
+//! change that raises no event, every parked operation is retried after each timer and at
+//! least every [`PUBLISH_EVERY`] while the driver is busy.
 //!
 //! # Exit
 //!

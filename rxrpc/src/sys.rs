@@ -9,7 +9,8 @@
 //! project that contains `unsafe` code, and every `unsafe` block says why it is sound.
 //!
 //! Every function is non-blocking (`MSG_DONTWAIT`) and returns `WouldBlock` like tokio's
-//! `try_*` calls, so the driver wraps them in [`UdpSocket::try_io`] to keep tokio's readiness
+//! `try_*` calls, so the driver wraps them in
+//! [`UdpSocket::try_io`](tokio::net::UdpSocket::try_io) to keep tokio's readiness
 //! tracking right. On systems other than Linux the batched calls fall back on one datagram per
 //! call through tokio, GSO and GRO are reported unavailable and the error queue is empty.
 #![allow(unsafe_code)]
