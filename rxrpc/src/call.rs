@@ -8,13 +8,14 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use rxrpc_proto::security::{PeerIdentity, SecurityLevel};
 use rxrpc_proto::wire::{AbortCode, SecurityIndex, ServiceId};
 use rxrpc_proto::{Completion, LocalError, SocketId};
 
-use crate::driver::{Armed, Command, Shared};
+use crate::driver::{Armed, Command, Received, Shared};
 use crate::error::{Error, Result};
 
 /// One RPC of the async API, client or service side.
@@ -44,6 +45,10 @@ struct CallInner {
     service_id: ServiceId,
     security: CallSecurity,
     armed: Armed,
+    /// The call succeeded and its terminal message was read (the driver said so with the last
+    /// data): receives return `None` and the completion is `Succeeded` without a round trip
+    /// to the driver.
+    finished: AtomicBool,
 }
 
 /// How a call is secured, and (for a service call) who the client proved to be.
@@ -86,6 +91,7 @@ impl Call {
                 service_id,
                 security: CallSecurity::default(),
                 armed: Armed::new(),
+                finished: AtomicBool::new(false),
             }),
         }
     }
@@ -209,9 +215,12 @@ impl Call {
     ///
     /// Cancel safe, as [`recv`](Self::recv).
     pub async fn recv_max(&self, max: usize) -> Result<Option<Bytes>> {
+        if self.inner.finished.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         let shared = &self.inner.shared;
-        shared
+        let r = shared
             .request_keep(
                 |reply| Command::Recv {
                     socket,
@@ -219,8 +228,8 @@ impl Call {
                     max,
                     reply,
                 },
-                |data: Option<Bytes>| {
-                    if let Some(data) = data {
+                |r: Received| {
+                    if let Some(data) = r.data {
                         shared.send(Command::Unrecv {
                             socket,
                             user_id,
@@ -229,7 +238,11 @@ impl Call {
                     }
                 },
             )
-            .await
+            .await?;
+        if r.finished {
+            self.inner.finished.store(true, Ordering::Release);
+        }
+        Ok(r.data)
     }
 
     /// Receive everything up to end of data, failing with [`Error::TooLong`] if more than
@@ -287,6 +300,9 @@ impl Call {
     ///
     /// Cancel safe.
     pub async fn completion(&self) -> Completion {
+        if self.inner.finished.load(Ordering::Acquire) {
+            return Completion::Succeeded;
+        }
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let shutdown = Completion::LocalError(LocalError::Shutdown);

@@ -9,21 +9,28 @@
 //! # Loop
 //!
 //! ```text
-//! select { socket readable -> try_recv_from up to BATCH datagrams -> handle_datagram
+//! select { socket readable -> recvmmsg batches (GRO-coalesced runs split again)
+//!                             -> handle_datagram, one datagram at a time
+//!          socket error    -> error queue (IP_RECVERR) -> handle_transport_error
 //!          command         -> run it (and up to BATCH more already queued)
 //!          timer           -> handle_timeout }
-//! then, until nothing moves: poll_transmit -> send_to (await writable on WouldBlock),
-//!                            poll_event    -> new incoming calls,
-//!                            sweep         -> retry every parked operation
+//! then, until nothing moves: poll_transmit -> sendmmsg (runs of equal-size datagrams to one
+//!                                             peer as one GSO message; await writable on
+//!                                             WouldBlock; failures -> handle_send_error),
+//!                            poll_event    -> new incoming calls, calls to retry,
+//!                            sweep         -> retry the parked operations that may move
 //! then re-arm the timer from poll_timeout
 //! ```
 //!
+//! The system calls tokio lacks live in [`crate::sys`]. The clock is read once per wake-up.
+//!
 //! Operations that cannot finish at once (a receive with no data, a send into a full transmit
 //! queue, an accept with no incoming call, waiting for a completion) are *parked* here, in
-//! per-call and per-socket queues, and answered by the sweep after any batch that may have
-//! changed their outcome. The sweep retries every parked operation rather than trusting
-//! `Readable`/`Writable` events alone: it costs a map lookup per parked operation and cannot
-//! miss a wake-up.
+//! per-call and per-socket queues. The sweep retries those of the calls and sockets named since
+//! the last sweep by a command or by an endpoint event (`Readable`, `Writable`, `NewCall`), and
+//! sends waiting for queue room after any datagram arrives. As a safety net against a state
+//! change that raises no event, every parked operation is retried after each timer and at
+//! least every [`PUBLISH_EVERY`] while the driver is busy.
 //!
 //! # Exit
 //!
@@ -32,7 +39,7 @@
 //! close socket) have been delivered; the driver then calls [`Endpoint::shutdown`], logs any
 //! call that remained (a leak in the core), flushes the last ABORTs and stops.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -44,19 +51,31 @@ use rxrpc_proto::{
     AbortReason, CallError, CallParams, CallState, Completion, Endpoint, Event, Instant,
     LocalError, RecvMsg, Side, Snapshot, SocketId,
 };
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::call::{Call, CallSecurity, IncomingCall};
 use crate::error::{Error, Result};
 use crate::socket::{RxMessage, SendMsg};
+use crate::sys::{self, OutMsg, QueuedError, RecvMeta, SendFailure};
 
-/// Datagrams read, or commands run, per wake-up before the outputs are flushed.
+/// The driver's maps: a fast keyed hash (the keys are our own, but cheap hashing matters on
+/// every operation).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Commands run per wake-up before the outputs are flushed.
 const BATCH: usize = 64;
-/// Largest UDP payload.
+/// Batched receive calls per wake-up before the outputs are flushed.
+const RECV_ROUNDS: usize = 4;
+/// Largest UDP payload (and largest GRO-coalesced message).
 const MAX_DATAGRAM: usize = 65_536;
-/// Size of the blocks datagrams are received into.
-const RECV_BLOCK: usize = 1 << 20;
+/// Size of the blocks a receive buffer takes datagrams into, one after another.
+const RECV_BLOCK: usize = 256 << 10;
+/// Most bytes one receive of a managed call hands over (see [`gather`]).
+const GATHER_MAX: usize = 256 << 10;
+/// Datagrams taken from the endpoint per batched send.
+const SEND_GATHER: usize = 256;
 
 /// A reply channel for one command.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -259,7 +278,7 @@ pub(crate) enum Command {
         socket: SocketId,
         user_id: u64,
         max: usize,
-        reply: Reply<Option<Bytes>>,
+        reply: Reply<Received>,
     },
     /// Async API: wait for a managed call's completion.
     Completion {
@@ -314,6 +333,8 @@ pub(crate) async fn spawn(
 ) -> std::io::Result<Arc<Shared>> {
     let udp = UdpSocket::bind(local).await?;
     let local_addr = udp.local_addr()?;
+    let io = IoConfig::probe(&udp);
+    tracing::debug!(local = %local_addr, ?io, "UDP socket options");
     let base = tokio::time::Instant::now();
     let mut ep = Endpoint::new(config, Instant::ZERO);
     let client_socket = ep.open_socket();
@@ -328,23 +349,69 @@ pub(crate) async fn spawn(
         next_user_id: AtomicU64::new(1),
         published,
     });
-    let mut sockets = HashMap::new();
+    let mut sockets = HashMap::default();
     sockets.insert(client_socket, SockState::new(SockKind::Client));
     let driver = Driver {
         ep,
         udp,
+        io,
         base,
         cmds: rx,
         shared: Arc::downgrade(&shared),
         sockets,
-        calls: HashMap::new(),
+        calls: HashMap::default(),
         client_socket,
         local_addr,
         publish,
-        published_at: base,
+        published_at: Instant::ZERO,
+        out: Vec::with_capacity(SEND_GATHER),
+        msgs: Vec::with_capacity(SEND_GATHER),
+        slots: (0..sys::MAX_BATCH).map(|_| BytesMut::new()).collect(),
+        meta: vec![RecvMeta::default(); sys::MAX_BATCH],
+        errors: Vec::new(),
+        recv_width: 4,
+        clock: Instant::ZERO,
+        dirty_calls: Vec::new(),
+        dirty_sockets: Vec::new(),
+        blocked_sends: Vec::new(),
+        sweep_all: true,
     };
     tokio::spawn(driver.run());
     Ok(shared)
+}
+
+/// What the UDP socket can do, probed once when the endpoint is bound.
+#[derive(Clone, Copy, Debug)]
+struct IoConfig {
+    /// ICMP and local errors arrive on the error queue (`IP_RECVERR`).
+    recverr: bool,
+    /// Runs of equal-size datagrams to one peer go out as one GSO send (`UDP_SEGMENT`).
+    /// Cleared at run time if the kernel or the device refuses one.
+    gso: bool,
+    /// The kernel may coalesce received datagrams (`UDP_GRO`); the receive path handles
+    /// both cases alike, so this is only reported.
+    #[allow(dead_code)]
+    gro: bool,
+}
+
+impl IoConfig {
+    /// Turn on what the socket supports. `RXRPC_NO_GSO` and `RXRPC_NO_GRO` in the
+    /// environment turn segmentation off (for comparisons and to test the plain paths).
+    fn probe(udp: &UdpSocket) -> IoConfig {
+        let off = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0");
+        let recverr = match sys::enable_recverr(udp) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!("IP_RECVERR: {e}");
+                false
+            }
+        };
+        IoConfig {
+            recverr,
+            gso: !off("RXRPC_NO_GSO") && sys::gso_supported(udp),
+            gro: !off("RXRPC_NO_GRO") && sys::enable_gro(udp),
+        }
+    }
 }
 
 /// A parked or in-progress send.
@@ -358,11 +425,21 @@ struct PendingSend {
     reply: Reply<()>,
 }
 
+/// The answer to [`Command::Recv`].
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// The data, or `None` at the end of the data.
+    pub(crate) data: Option<Bytes>,
+    /// The call succeeded and its terminal message has been read: every later receive
+    /// returns `None` and the completion is `Succeeded`, so the handle need not ask again.
+    pub(crate) finished: bool,
+}
+
 /// A parked receive of a managed call.
 #[derive(Debug)]
 struct PendingRecv {
     max: usize,
-    reply: Reply<Option<Bytes>>,
+    reply: Reply<Received>,
 }
 
 /// Driver-side state of a call that has parked operations or is managed by a [`Call`].
@@ -388,6 +465,10 @@ struct CallSlot {
     completion_waiters: Vec<oneshot::Sender<Completion>>,
     /// The handle was dropped after the reply was queued; end the call once it completes.
     orphan: bool,
+    /// Listed in `Driver::dirty_calls`.
+    dirty: bool,
+    /// Listed in `Driver::blocked_sends`.
+    send_blocked: bool,
 }
 
 impl CallSlot {
@@ -404,6 +485,8 @@ impl CallSlot {
             released: false,
             completion_waiters: Vec::new(),
             orphan: false,
+            dirty: false,
+            send_blocked: false,
         }
     }
 
@@ -443,6 +526,8 @@ struct SockState {
     listen: Option<ListenState>,
     /// Handles (listener + calls) that keep a listener socket open.
     refs: usize,
+    /// Listed in `Driver::dirty_sockets`.
+    dirty: bool,
 }
 
 impl SockState {
@@ -453,6 +538,7 @@ impl SockState {
             stash: VecDeque::new(),
             listen: None,
             refs: 0,
+            dirty: false,
         }
     }
 }
@@ -460,6 +546,7 @@ impl SockState {
 struct Driver {
     ep: Endpoint,
     udp: UdpSocket,
+    io: IoConfig,
     base: tokio::time::Instant,
     cmds: mpsc::UnboundedReceiver<Command>,
     /// To mint [`Call`] handles for accepted calls without keeping the driver alive.
@@ -469,36 +556,156 @@ struct Driver {
     client_socket: SocketId,
     local_addr: SocketAddr,
     publish: watch::Sender<Arc<Snapshot>>,
-    published_at: tokio::time::Instant,
+    /// When the snapshot was last published (the driver's clock).
+    published_at: Instant,
+    /// Datagrams taken from the endpoint for the batched send in progress.
+    out: Vec<rxrpc_proto::Transmit>,
+    /// The messages (plain or GSO) `out` is sent as.
+    msgs: Vec<OutMsg>,
+    /// Receive buffers of one batched receive, one per message. Each is the unused part of a
+    /// block of [`RECV_BLOCK`] bytes: datagrams are received into it one after another and
+    /// handed to the endpoint as frozen slices (no copy, one allocation per block). A block
+    /// with less than a largest datagram left is replaced; old blocks live on until the
+    /// endpoint drops the last slice.
+    slots: Vec<BytesMut>,
+    meta: Vec<RecvMeta>,
+    /// Error-queue entries read and not yet handed to the endpoint.
+    errors: Vec<QueuedError>,
+    /// Receive buffers offered to the next batched receive: grows when a receive fills them
+    /// all, shrinks when few are used, so that a quiet socket costs little per call.
+    recv_width: usize,
+    /// The time of the current wake-up, read once per wake-up (and after waiting).
+    clock: Instant,
+    /// Calls whose parked operations may move: named by a command or an endpoint event.
+    dirty_calls: Vec<(SocketId, u64)>,
+    /// Sockets whose parked `recvmsg`s or `accept`s may move.
+    dirty_sockets: Vec<SocketId>,
+    /// Calls with a send waiting for room in the transmit queue: retried after any datagram
+    /// arrives, since not every packet that frees room raises an event (an ACKALL does not).
+    blocked_sends: Vec<(SocketId, u64)>,
+    /// Retry every parked operation at the next sweep (after timers, at least every
+    /// [`PUBLISH_EVERY`] while busy, and after rare commands), so that a state change
+    /// without an event can delay an operation but never strand it.
+    sweep_all: bool,
+}
+
+/// Which parked operations a command may move.
+enum Touch {
+    Nothing,
+    Call(SocketId, u64),
+    ClientCall(u64),
+    Socket(SocketId),
+    All,
+}
+
+impl Command {
+    fn touches(&self) -> Touch {
+        match self {
+            Command::OpenSocket { .. }
+            | Command::UserIds { .. }
+            | Command::Snapshot { .. }
+            | Command::CallSecurity { .. }
+            | Command::OpenListener { .. } => Touch::Nothing,
+            Command::SendMsg {
+                socket, user_id, ..
+            }
+            | Command::EndCall {
+                socket, user_id, ..
+            }
+            | Command::Reject {
+                socket, user_id, ..
+            }
+            | Command::Abort {
+                socket, user_id, ..
+            }
+            | Command::Send {
+                socket, user_id, ..
+            }
+            | Command::Recv {
+                socket, user_id, ..
+            }
+            | Command::Completion {
+                socket, user_id, ..
+            }
+            | Command::DropCall { socket, user_id }
+            | Command::Unrecv {
+                socket, user_id, ..
+            } => Touch::Call(*socket, *user_id),
+            Command::BeginCall { user_id, .. } => Touch::ClientCall(*user_id),
+            Command::RecvMsg { socket, .. }
+            | Command::Accept { socket, .. }
+            | Command::Requeue { socket, .. }
+            | Command::UnrecvMsg { socket, .. } => Touch::Socket(*socket),
+            Command::CloseSocket { .. }
+            | Command::BindService { .. }
+            | Command::SetUpgrade { .. }
+            | Command::Listen { .. }
+            | Command::ChargeAccept { .. }
+            | Command::SocketSecurity { .. }
+            | Command::DropListener { .. } => Touch::All,
+        }
+    }
 }
 
 /// What woke the driver.
 enum Wake {
     Command(Option<Command>),
-    Readable(std::io::Result<()>),
+    Socket(std::io::Result<tokio::io::Ready>),
     Timer,
 }
 
 impl Driver {
+    /// The time of the current wake-up.
     fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX))
+        self.clock
+    }
+
+    /// Read the clock (once per wake-up, and after waiting).
+    fn tick(&mut self) -> Instant {
+        let t = Instant::from_micros(
+            u64::try_from(self.base.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        self.clock = self.clock.max(t);
+        self.clock
+    }
+
+    /// Mark a call's parked operations for the next sweep.
+    fn touch_call(&mut self, socket: SocketId, user_id: u64) {
+        if let Some(slot) = self.calls.get_mut(&(socket, user_id)) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty_calls.push((socket, user_id));
+            }
+        }
+    }
+
+    /// Mark a socket's parked `recvmsg`s and `accept`s for the next sweep.
+    fn touch_socket(&mut self, socket: SocketId) {
+        if let Some(st) = self.sockets.get_mut(&socket) {
+            if !st.dirty {
+                st.dirty = true;
+                self.dirty_sockets.push(socket);
+            }
+        }
     }
 
     async fn run(mut self) {
         tracing::debug!(local = %self.local_addr, "rxrpc driver started");
-        // Datagrams are received into one large buffer and handed to the engine as frozen
-        // slices of it: no copy and no allocation per datagram. The block is replaced when
-        // it runs low; old blocks live on until the engine drops the last slice.
-        let mut buf = BytesMut::with_capacity(RECV_BLOCK);
         let sleep = tokio::time::sleep_until(self.base);
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
         loop {
+            let interest = if self.io.recverr {
+                Interest::READABLE | Interest::ERROR
+            } else {
+                Interest::READABLE
+            };
             let wake = tokio::select! {
                 cmd = self.cmds.recv() => Wake::Command(cmd),
-                r = self.udp.readable() => Wake::Readable(r),
+                r = self.udp.ready(interest) => Wake::Socket(r),
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
             };
+            self.tick();
             match wake {
                 Wake::Command(None) => break,
                 Wake::Command(Some(cmd)) => {
@@ -510,8 +717,15 @@ impl Driver {
                         }
                     }
                 }
-                Wake::Readable(Ok(())) => self.read_batch(&mut buf),
-                Wake::Readable(Err(e)) => {
+                Wake::Socket(Ok(ready)) => {
+                    if ready.is_error() {
+                        self.drain_errors(true);
+                    }
+                    if ready.is_readable() {
+                        self.read_batch();
+                    }
+                }
+                Wake::Socket(Err(e)) => {
                     tracing::error!(local = %self.local_addr, "UDP socket failed: {e}");
                     break;
                 }
@@ -519,6 +733,7 @@ impl Driver {
                     armed = None;
                     let now = self.now();
                     self.ep.handle_timeout(now);
+                    self.sweep_all = true;
                 }
             }
             // Deadlines that passed while other work won the select.
@@ -527,8 +742,9 @@ impl Driver {
                 self.ep.handle_timeout(now);
             }
             self.after_batch().await;
-            if self.published_at.elapsed() >= PUBLISH_EVERY {
+            if self.now().saturating_since(self.published_at) >= PUBLISH_EVERY {
                 self.publish_snapshot();
+                self.sweep_all = true;
             }
             match self.ep.poll_timeout() {
                 Some(t) if armed != Some(t) => {
@@ -549,11 +765,11 @@ impl Driver {
         let mut snap = self.ep.snapshot();
         snap.local = Some(self.local_addr);
         self.publish.send_replace(Arc::new(snap));
-        self.published_at = tokio::time::Instant::now();
+        self.published_at = self.now();
     }
 
     async fn shutdown(mut self) {
-        let now = self.now();
+        let now = self.tick();
         for (_, mut slot) in self.calls.drain() {
             slot.fail_all(
                 || Error::DriverGone,
@@ -567,45 +783,217 @@ impl Driver {
         tracing::debug!(local = %self.local_addr, "rxrpc driver stopped");
     }
 
-    fn read_batch(&mut self, buf: &mut BytesMut) {
+    /// Receive what the socket has, a batch of messages per system call, and hand each
+    /// datagram to the endpoint.
+    fn read_batch(&mut self) {
         let now = self.now();
-        for _ in 0..BATCH {
-            if buf.capacity() - buf.len() < MAX_DATAGRAM {
-                *buf = BytesMut::with_capacity(RECV_BLOCK);
+        let mut got_any = false;
+        for _ in 0..RECV_ROUNDS {
+            let width = self.recv_width.clamp(1, self.slots.len());
+            for slot in &mut self.slots[..width] {
+                if slot.capacity() - slot.len() < MAX_DATAGRAM {
+                    *slot = BytesMut::with_capacity(RECV_BLOCK);
+                }
             }
-            match self.udp.try_recv_buf_from(buf) {
-                Ok((n, from)) => {
-                    let datagram = buf.split_to(n).freeze();
-                    self.ep.handle_datagram(now, from, datagram);
+            let (udp, slots, meta) = (&self.udp, &mut self.slots[..width], &mut self.meta);
+            match udp.try_io(Interest::READABLE, || sys::recv_batch(udp, slots, meta)) {
+                Ok(n) => {
+                    got_any |= n > 0;
+                    for i in 0..n {
+                        self.deliver(now, i);
+                    }
+                    if n == width {
+                        self.recv_width = (width * 4).min(self.slots.len());
+                    } else {
+                        if n * 4 < width {
+                            self.recv_width = (width / 2).max(4);
+                        }
+                        break; // probably drained; readiness says for sure next time
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    // E.g. an ICMP error reported on the socket: not fatal.
-                    tracing::debug!(local = %self.local_addr, "recv_from: {e}");
+                    // A pending ICMP error reported on the receive: its details are on the
+                    // error queue.
+                    tracing::debug!(local = %self.local_addr, "recv: {e}");
+                    self.drain_errors(false);
+                }
+            }
+        }
+        if got_any {
+            for key in std::mem::take(&mut self.blocked_sends) {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.send_blocked = false;
+                    if !slot.dirty {
+                        slot.dirty = true;
+                        self.dirty_calls.push(key);
+                    }
                 }
             }
         }
     }
 
-    /// Put every queued datagram on the wire.
-    async fn flush(&mut self) -> bool {
-        let mut sent = false;
-        while let Some(t) = self.ep.poll_transmit() {
-            sent = true;
-            loop {
-                match self.udp.try_send_to(&t.contents, t.destination) {
-                    Ok(_) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if let Err(e) = self.udp.writable().await {
-                            tracing::error!(local = %self.local_addr, "writable: {e}");
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(dest = %t.destination, "send_to: {e}");
-                        break;
+    /// Hand received message `i` to the endpoint, one datagram at a time.
+    fn deliver(&mut self, now: Instant, i: usize) {
+        let Some(&m) = self.meta.get(i) else { return };
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let len = m.len.min(slot.len());
+        let mut data = slot.split_to(len).freeze();
+        slot.clear();
+        let stride = m.stride.max(1);
+        loop {
+            let seg = data.split_to(stride.min(data.len()));
+            self.ep.handle_datagram(now, m.from, seg);
+            if data.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Read the socket's error queue and hand each error to the endpoint. `ready`: the socket
+    /// reported error readiness (which is cleared once the queue is empty).
+    fn drain_errors(&mut self, ready: bool) {
+        if !self.io.recverr {
+            return;
+        }
+        let (udp, errors) = (&self.udp, &mut self.errors);
+        let mut read_all = || -> std::io::Result<()> {
+            // Bounded, and entries without an extended error are skipped.
+            for _ in 0..256 {
+                match sys::recv_error(udp) {
+                    Ok(e) => errors.push(e),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(e),
+                    Err(e) if e.raw_os_error().is_none() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        let r = if ready {
+            udp.try_io(Interest::ERROR, read_all)
+        } else {
+            read_all()
+        };
+        if let Err(e) = r {
+            if e.kind() != std::io::ErrorKind::WouldBlock {
+                // The error queue cannot be read: stop asking for it rather than spin on an
+                // error readiness that never clears.
+                tracing::warn!(local = %self.local_addr, "error queue: {e}; not read any more");
+                self.io.recverr = false;
+            }
+        }
+        if self.errors.is_empty() {
+            return;
+        }
+        let now = self.now();
+        for e in std::mem::take(&mut self.errors) {
+            tracing::debug!(local = %self.local_addr, error = ?e, "transport error");
+            let Some(peer) = e.dest else { continue };
+            if matches!(e.origin, sys::Origin::Other(_)) {
+                continue;
+            }
+            if e.errno == sys::EMSGSIZE {
+                if let Ok(mtu) = usize::try_from(e.info) {
+                    if mtu > 0 {
+                        self.ep
+                            .handle_transport_error(now, peer, e.errno, Some(mtu));
                     }
                 }
+                continue;
+            }
+            self.ep.handle_transport_error(now, peer, e.errno, None);
+        }
+    }
+
+    /// Put every queued datagram on the wire: batches of messages per system call, runs of
+    /// equal-size datagrams to one peer as one GSO message.
+    async fn flush(&mut self) -> bool {
+        let mut sent = false;
+        loop {
+            for t in self.out.drain(..) {
+                self.ep.recycle_transmit(t.contents);
+            }
+            while self.out.len() < SEND_GATHER {
+                match self.ep.poll_transmit() {
+                    Some(t) => self.out.push(t),
+                    None => break,
+                }
+            }
+            if self.out.is_empty() {
+                break;
+            }
+            sent = true;
+            build_msgs(&self.out, self.io.gso, &mut self.msgs);
+            let mut next = 0;
+            // The message at `next` already failed once with a deferred error.
+            let mut retried = false;
+            while next < self.msgs.len() {
+                let (udp, out, msgs) = (&self.udp, &self.out, &self.msgs[next..]);
+                let r = udp.try_io(Interest::WRITABLE, || {
+                    sys::send_batch(udp, out, |t| &t.contents[..], msgs)
+                });
+                let e = match r {
+                    Ok(n) => {
+                        next += n.max(1);
+                        retried = false;
+                        continue;
+                    }
+                    Err(e) => e,
+                };
+                let Some(&m) = self.msgs.get(next) else { break };
+                let class = sys::classify_send_error(&e);
+                if class == SendFailure::WouldBlock {
+                    if let Err(e) = self.udp.writable().await {
+                        tracing::error!(local = %self.local_addr, "writable: {e}");
+                        return sent;
+                    }
+                    self.tick();
+                    continue;
+                }
+                if m.segment != 0 && class != SendFailure::Transient {
+                    // The kernel would not segment this one: send its datagrams one by one,
+                    // and stop segmenting if it cannot at all.
+                    if sys::gso_unavailable(&e) {
+                        tracing::debug!(local = %self.local_addr, "GSO refused ({e}): off");
+                        self.io.gso = false;
+                    }
+                    let singles = (0..m.count).map(|k| OutMsg {
+                        dest: m.dest,
+                        first: m.first + k,
+                        count: 1,
+                        segment: 0,
+                    });
+                    self.msgs.splice(next..=next, singles);
+                    continue;
+                }
+                match class {
+                    SendFailure::Deferred if !retried => {
+                        // Most likely an ICMP error of an earlier datagram, perhaps to
+                        // another peer: the error queue says whose. Then try again.
+                        self.drain_errors(false);
+                        retried = true;
+                        continue;
+                    }
+                    SendFailure::TooBig => {
+                        tracing::debug!(dest = %m.dest, "send: {e}");
+                        self.drain_errors(false);
+                    }
+                    SendFailure::Transient => {
+                        tracing::debug!(dest = %m.dest, "send: {e} (dropped)");
+                    }
+                    _ => {
+                        tracing::debug!(dest = %m.dest, "send failed: {e}");
+                        if let Some(errno) = e.raw_os_error() {
+                            let now = self.now();
+                            self.ep.handle_send_error(now, m.dest, errno);
+                        }
+                    }
+                }
+                // This message is dropped; the protocol resends what matters.
+                next += 1;
+                retried = false;
             }
         }
         sent
@@ -628,8 +1016,17 @@ impl Driver {
         let mut any = false;
         while let Some(ev) = self.ep.poll_event() {
             any = true;
-            if let Event::NewCall { socket, user_id } = ev {
-                self.on_new_call(socket, user_id);
+            match ev {
+                Event::NewCall { socket, user_id } => {
+                    self.on_new_call(socket, user_id);
+                    self.touch_socket(socket);
+                }
+                Event::Readable { socket, user_id } => {
+                    self.touch_call(socket, user_id);
+                    self.touch_socket(socket);
+                }
+                Event::Writable { socket, user_id } => self.touch_call(socket, user_id),
+                _ => self.sweep_all = true,
             }
         }
         any
@@ -653,6 +1050,18 @@ impl Driver {
     // ----- commands ------------------------------------------------------------------------
 
     fn command(&mut self, cmd: Command) {
+        let touch = cmd.touches();
+        self.run_command(cmd);
+        match touch {
+            Touch::Nothing => {}
+            Touch::Call(socket, user_id) => self.touch_call(socket, user_id),
+            Touch::ClientCall(user_id) => self.touch_call(self.client_socket, user_id),
+            Touch::Socket(socket) => self.touch_socket(socket),
+            Touch::All => self.sweep_all = true,
+        }
+    }
+
+    fn run_command(&mut self, cmd: Command) {
         let now = self.now();
         let ep = &mut self.ep;
         match cmd {
@@ -1108,15 +1517,77 @@ impl Driver {
 
     // ----- the sweep -----------------------------------------------------------------------
 
-    /// Retry every parked operation. Returns whether anything moved.
+    /// Retry the parked operations that may move: those of the calls and sockets marked
+    /// since the last sweep, or all of them when asked. Returns whether anything moved.
     fn sweep(&mut self) -> bool {
+        if std::mem::take(&mut self.sweep_all) {
+            for key in self.dirty_calls.drain(..) {
+                if let Some(slot) = self.calls.get_mut(&key) {
+                    slot.dirty = false;
+                }
+            }
+            for socket in self.dirty_sockets.drain(..) {
+                if let Some(st) = self.sockets.get_mut(&socket) {
+                    st.dirty = false;
+                }
+            }
+            return self.sweep_everything();
+        }
+        let now = self.now();
+        let mut moved = false;
+        let mut calls = std::mem::take(&mut self.dirty_calls);
+        for key in calls.drain(..) {
+            let Some(slot) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            slot.dirty = false;
+            let (m, keep) = sweep_call(&mut self.ep, now, key.0, key.1, slot);
+            moved |= m;
+            if keep && !slot.sends.is_empty() && !slot.send_blocked {
+                slot.send_blocked = true;
+                self.blocked_sends.push(key);
+            }
+            if !keep {
+                let managed = slot.managed;
+                self.calls.remove(&key);
+                if managed {
+                    self.unref_socket(key.0);
+                }
+            }
+        }
+        calls.append(&mut self.dirty_calls);
+        self.dirty_calls = calls;
+        let mut sockets = std::mem::take(&mut self.dirty_sockets);
+        let shared = self.shared.upgrade();
+        for socket in sockets.drain(..) {
+            let Some(st) = self.sockets.get_mut(&socket) else {
+                continue;
+            };
+            st.dirty = false;
+            moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
+            if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
+                moved |= sweep_accept(&self.ep, socket, l, &mut st.refs, shared);
+            }
+        }
+        sockets.append(&mut self.dirty_sockets);
+        self.dirty_sockets = sockets;
+        moved
+    }
+
+    /// Retry every parked operation. Returns whether anything moved.
+    fn sweep_everything(&mut self) -> bool {
         let now = self.now();
         let mut moved = false;
         let mut ended = Vec::new();
         let ep = &mut self.ep;
+        let blocked = &mut self.blocked_sends;
         self.calls.retain(|&(socket, user_id), slot| {
             let (m, keep) = sweep_call(ep, now, socket, user_id, slot);
             moved |= m;
+            if keep && !slot.sends.is_empty() && !slot.send_blocked {
+                slot.send_blocked = true;
+                blocked.push((socket, user_id));
+            }
             if !keep && slot.managed {
                 ended.push(socket);
             }
@@ -1133,6 +1604,43 @@ impl Driver {
             }
         }
         moved
+    }
+}
+
+/// Group `out` into messages: with `gso`, each run of datagrams to one destination whose
+/// sizes are equal (the last may be shorter) becomes one segmented message.
+fn build_msgs(out: &[rxrpc_proto::Transmit], gso: bool, msgs: &mut Vec<OutMsg>) {
+    msgs.clear();
+    let mut i = 0;
+    while let Some(t) = out.get(i) {
+        let seg = t.contents.len();
+        let mut count = 1;
+        if gso && seg > 0 && u16::try_from(seg).is_ok() {
+            let mut total = seg;
+            while let Some(u) = out.get(i + count) {
+                let len = u.contents.len();
+                if count >= sys::MAX_SEGMENTS
+                    || u.destination != t.destination
+                    || len == 0
+                    || len > seg
+                    || total + len > sys::MAX_GSO_BYTES
+                {
+                    break;
+                }
+                total += len;
+                count += 1;
+                if len < seg {
+                    break; // a shorter datagram ends the run
+                }
+            }
+        }
+        msgs.push(OutMsg {
+            dest: t.destination,
+            first: i,
+            count,
+            segment: if count > 1 { seg as u16 } else { 0 },
+        });
+        i += count;
     }
 }
 
@@ -1252,6 +1760,10 @@ fn sweep_call(
                     }
                     match m.terminal {
                         Some(t) if !t.is_success() => (Err(Error::Completed(t)), false),
+                        _ if plain && !m.data.is_empty() => {
+                            let (data, plain) = gather(ep, now, socket, user_id, slot, m.data, max);
+                            (Ok(Some(data)), plain)
+                        }
                         _ if !m.data.is_empty() => (Ok(Some(m.data)), plain),
                         _ if slot.eod => (Ok(None), false),
                         _ => continue, // nothing the caller needs to see
@@ -1265,7 +1777,13 @@ fn sweep_call(
             break;
         };
         moved = true;
-        if let Err(Ok(Some(data))) = pr.reply.send(result) {
+        let finished =
+            slot.released && slot.stash.is_none() && slot.completion == Some(Completion::Succeeded);
+        let result = result.map(|data| Received { data, finished });
+        if let Err(Ok(Received {
+            data: Some(data), ..
+        })) = pr.reply.send(result)
+        {
             // The receive was cancelled after the data was taken: put it back.
             if from_endpoint && ep.unrecv(socket, user_id, data.clone()).is_ok() {
                 continue;
@@ -1289,6 +1807,57 @@ fn sweep_call(
         }
     }
     (moved, true)
+}
+
+/// Append more of a call's in-order data to `first`, copying, up to `max` and
+/// [`GATHER_MAX`] bytes, so that a stream reaches the handle in a few large pieces instead of
+/// one round trip per packet (a copy costs far less than a round trip). Returns the data and
+/// whether it may go back to the endpoint with `unrecv` (no end of data or terminal taken).
+fn gather(
+    ep: &mut Endpoint,
+    now: Instant,
+    socket: SocketId,
+    user_id: u64,
+    slot: &mut CallSlot,
+    first: Bytes,
+    max: usize,
+) -> (Bytes, bool) {
+    let limit = max.min(GATHER_MAX);
+    if first.len() >= limit || !ep.call_readable(socket, user_id) {
+        return (first, true);
+    }
+    let mut total = first.len();
+    let mut parts = vec![first];
+    let mut plain = true;
+    while total < limit {
+        let Ok(Some(m)) = ep.recv(now, socket, user_id, limit - total) else {
+            break;
+        };
+        slot.eod |= m.end_of_data;
+        if let Some(t) = m.terminal {
+            slot.completion = Some(t);
+            slot.released = true;
+        }
+        plain &= !m.end_of_data && m.terminal.is_none();
+        if m.terminal.is_some_and(|t| !t.is_success()) {
+            break; // the next receive reports the failure
+        }
+        total += m.data.len();
+        if !m.data.is_empty() {
+            parts.push(m.data);
+        }
+        if !plain {
+            break;
+        }
+    }
+    if parts.len() == 1 {
+        return (parts.pop().unwrap_or_default(), plain);
+    }
+    let mut buf = BytesMut::with_capacity(total);
+    for p in &parts {
+        buf.extend_from_slice(p);
+    }
+    (buf.freeze(), plain)
 }
 
 /// Answer parked `recvmsg` calls of a socket.

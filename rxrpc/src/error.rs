@@ -10,7 +10,7 @@
 use std::io;
 
 use rxrpc_proto::wire::AbortCode;
-use rxrpc_proto::{BindError, CallError, Completion, NetworkError};
+use rxrpc_proto::{BindError, CallError, Completion, LocalError, NetworkError};
 
 /// Errors of the `rxrpc` tokio layer.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,11 @@ fn completion_kind(c: &Completion) -> io::ErrorKind {
             io::ErrorKind::ConnectionRefused
         }
         Completion::NetworkError(NetworkError::Unreachable) => io::ErrorKind::HostUnreachable,
+        // The driver reports transport errors with the OS's errno.
+        Completion::NetworkError(NetworkError::Os(errno))
+        | Completion::LocalError(LocalError::SendFailed(errno)) => {
+            io::Error::from_raw_os_error(*errno).kind()
+        }
         Completion::NetworkError(_) => io::ErrorKind::Other,
         Completion::LocalError(_) => io::ErrorKind::Other,
     }
@@ -105,6 +110,7 @@ impl From<Error> for io::Error {
             Error::Call(CallError::SocketClosed) => io::ErrorKind::NotConnected,
             Error::Call(CallError::InvalidParams(_)) => io::ErrorKind::InvalidInput,
             Error::Call(CallError::CannotCharge(_)) => io::ErrorKind::ResourceBusy,
+            Error::Call(CallError::Limit(_)) => io::ErrorKind::ResourceBusy,
             Error::Call(_) => io::ErrorKind::Other,
             Error::Bind(BindError::InUse(_)) => io::ErrorKind::AddrInUse,
             Error::Bind(BindError::SocketClosed) => io::ErrorKind::NotConnected,

@@ -482,9 +482,14 @@ async fn published_snapshot_is_read_without_the_driver() {
             })
         };
         let addr = server.local_addr();
-        for i in 0..20u32 {
+        // Keep the driver busy for a few publication periods (20 calls can take less than
+        // one on a fast loopback).
+        let start = std::time::Instant::now();
+        let mut i = 0u32;
+        while i < 20 || start.elapsed() < RxEndpoint::PUBLISH_EVERY * 3 {
             let msg = Bytes::from(vec![i as u8; 200_000]);
             assert_eq!(echo_once(&client, addr, msg.clone()).await, msg);
+            i += 1;
         }
         stop.store(true, Ordering::Relaxed);
         let (seen, reads) = reader.join().unwrap();

@@ -22,6 +22,7 @@
 //! ([`Holders`](crate::Holders)) lets go.
 
 mod debug;
+mod errors;
 mod input;
 mod limits;
 mod peer;
@@ -30,7 +31,7 @@ mod secure;
 mod transmit;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -46,6 +47,10 @@ use crate::security::{PeerIdentity, SecurityLevel, ServerSecurityRef};
 use crate::stats::{CallSnapshot, ConnSnapshot, PeerSnapshot, Snapshot};
 use crate::time::Instant;
 use crate::wire::{AbortCode, ConnId, Epoch, SecurityIndex, ServiceId};
+
+/// The engine's hash maps: keys include peer-chosen values (epoch, connection ID, address), so
+/// a keyed hash with a per-map random seed (foldhash), much cheaper than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A socket of an endpoint (opaque).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -312,6 +317,8 @@ pub struct Endpoint {
     /// Which socket serves which service.
     services: HashMap<ServiceId, Key>,
     pub(crate) transmits: VecDeque<Transmit>,
+    /// Buffers of sent datagrams given back by the driver, reused for new ones.
+    pub(crate) tx_pool: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
     /// The latest `now` given to the endpoint (for ages in snapshots).
@@ -338,17 +345,18 @@ impl Endpoint {
             sockets: Arena::default(),
             calls: Arena::default(),
             conns: Arena::default(),
-            client_conns: HashMap::new(),
-            service_conns: HashMap::new(),
-            bundles: HashMap::new(),
-            waiting: HashMap::new(),
+            client_conns: HashMap::default(),
+            service_conns: HashMap::default(),
+            bundles: HashMap::default(),
+            waiting: HashMap::default(),
             held_total: 0,
-            services: HashMap::new(),
+            services: HashMap::default(),
             transmits: VecDeque::new(),
+            tx_pool: Vec::new(),
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             attention: VecDeque::new(),
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             last_now: now,
             stats: EndpointStats::default(),
             last_pressure_sweep: None,
@@ -953,6 +961,15 @@ impl Endpoint {
         self.transmits.pop_front()
     }
 
+    /// Give back the buffer of a sent [`Transmit`] for reuse by later datagrams (optional: a
+    /// driver that drops its transmits just costs an allocation per datagram).
+    pub fn recycle_transmit(&mut self, mut contents: Vec<u8>) {
+        if self.tx_pool.len() < TX_POOL_MAX && contents.capacity() <= TX_BUF_MAX {
+            contents.clear();
+            self.tx_pool.push(contents);
+        }
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _))| *t)
@@ -961,6 +978,21 @@ impl Endpoint {
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+}
+
+/// Most buffers kept for reuse, and the largest kept.
+const TX_POOL_MAX: usize = 512;
+const TX_BUF_MAX: usize = 16 << 10;
+
+/// An empty buffer with room for `cap` bytes, reused from `pool` when possible.
+pub(crate) fn take_buf(pool: &mut Vec<Vec<u8>>, cap: usize) -> Vec<u8> {
+    match pool.pop() {
+        Some(mut b) => {
+            b.reserve(cap);
+            b
+        }
+        None => Vec::with_capacity(cap),
     }
 }
 

@@ -210,6 +210,7 @@ impl Endpoint {
                 transmits: &mut self.transmits,
                 stats: &mut self.stats,
                 peers: &mut self.peers,
+                pool: &mut self.tx_pool,
                 peer,
                 now,
             };
@@ -401,7 +402,7 @@ impl Endpoint {
         h: &Header,
         body: impl FnOnce(&mut Vec<u8>),
     ) {
-        let mut out = Vec::with_capacity(64);
+        let mut out = super::take_buf(&mut self.tx_pool, 64);
         h.emit(&mut out);
         body(&mut out);
         self.stats.datagrams_out += 1;

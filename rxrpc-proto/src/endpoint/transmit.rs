@@ -25,7 +25,9 @@ use crate::wire::{Flags, HEADER_LEN, Header, JUMBO_DATALEN, JumboHeader, PacketT
 pub(super) struct DataSink<'a> {
     pub(super) transmits: &'a mut VecDeque<Transmit>,
     pub(super) stats: &'a mut EndpointStats,
-    pub(super) peers: &'a mut std::collections::HashMap<SocketAddr, Peer>,
+    pub(super) peers: &'a mut super::HashMap<SocketAddr, Peer>,
+    /// Buffers of datagrams already sent, for reuse.
+    pub(super) pool: &'a mut Vec<Vec<u8>>,
     pub(super) peer: SocketAddr,
     pub(super) now: Instant,
 }
@@ -69,7 +71,7 @@ pub(super) fn push_data(
     let resends = pkts.iter().filter(|p| p.resend).count() as u64;
     if headers.len() > 1 && headers.len() == pkts.len() {
         let data_len: usize = pkts.iter().map(|p| p.data.len() + 4).sum();
-        let mut out = Vec::with_capacity(HEADER_LEN + data_len + 64);
+        let mut out = super::take_buf(sink.pool, HEADER_LEN + data_len + 64);
         let mut fits = true;
         let n = headers.len();
         let mut header_at = Vec::with_capacity(n);
@@ -107,7 +109,7 @@ pub(super) fn push_data(
     // One datagram per packet.
     for (h, p) in headers.iter_mut().zip(pkts) {
         h.flags = h.flags.without(Flags::JUMBO_PACKET);
-        let mut out = Vec::with_capacity(HEADER_LEN + p.data.len() + 16);
+        let mut out = super::take_buf(sink.pool, HEADER_LEN + p.data.len() + 16);
         out.resize(HEADER_LEN, 0);
         payload(h, &p.data, &mut out);
         out[..HEADER_LEN].copy_from_slice(&h.to_bytes());
@@ -183,7 +185,6 @@ mod tests {
         CallNumber, Channel, Cid, ConnId, Data, Epoch, SecurityIndex, Seq, ServiceId,
     };
     use bytes::Bytes;
-    use std::collections::HashMap;
 
     fn header(seq: u32, serial: u32, flags: Flags) -> Header {
         Header {
@@ -214,12 +215,14 @@ mod tests {
     fn jumbo_datagram_round_trips() {
         let mut transmits = VecDeque::new();
         let mut stats = EndpointStats::default();
-        let mut peers = HashMap::new();
+        let mut peers = crate::endpoint::HashMap::default();
+        let mut pool = Vec::new();
         let peer: SocketAddr = ([10, 0, 0, 1], 7000).into();
         let mut sink = DataSink {
             transmits: &mut transmits,
             stats: &mut stats,
             peers: &mut peers,
+            pool: &mut pool,
             peer,
             now: Instant::ZERO,
         };
@@ -264,11 +267,13 @@ mod tests {
     fn wrong_payload_size_falls_back_to_single_packets() {
         let mut transmits = VecDeque::new();
         let mut stats = EndpointStats::default();
-        let mut peers = HashMap::new();
+        let mut peers = crate::endpoint::HashMap::default();
+        let mut pool = Vec::new();
         let mut sink = DataSink {
             transmits: &mut transmits,
             stats: &mut stats,
             peers: &mut peers,
+            pool: &mut pool,
             peer: ([10, 0, 0, 1], 7000).into(),
             now: Instant::ZERO,
         };
