@@ -228,6 +228,9 @@ secure_calls() {
     # against our server instead.
     echo "rxgk-auth reply $to:$ECHO_SERVICE:auth:$req:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level auth)"
     echo "rxgk-rekey reply $to:$ECHO_SERVICE:encrypt:${req%+*}+200000:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level encrypt --bytelife 14):0:14"
+    # Level downgrade: an auth token to the strict (encrypt-only) service.
+    echo "rxgk-strict-auth refused $to:$ECHO_STRICT_SERVICE:auth:$req:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level auth)"
+    echo "rxgk-strict-encrypt reply $to:$ECHO_STRICT_SERVICE:encrypt:$req:rxgk:$tok"
     echo "rxgk-wrong-key abort:any $to:$ECHO_SERVICE:encrypt:$req:rxgk:$(token --server-key "$(printf '%064x' 99)" --enctype 18 --kvno 1 --level encrypt)"
     echo "rxgk-expired abort:any $to:$ECHO_SERVICE:encrypt:$req:rxgk:$(token --server-key "$gk" --enctype 18 --kvno 1 --level encrypt --start $((now - 7200)) --expire-in 600)"
 }
