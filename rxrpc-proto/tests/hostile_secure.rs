@@ -205,7 +205,7 @@ fn healthy(lab: &mut Lab, class: Class) -> u64 {
     call(lab, HEALTHY, &class.good(), 300_000, 300_000)
 }
 
-/// The healthy call delivered every byte; the server app saw and verified its identity.
+/// The healthy call ends, having delivered every byte both ways.
 fn assert_healthy(lab: &mut Lab, h: u64) {
     lab.run_until_ended(&[(HEALTHY, h)], 120 * SEC);
     lab.assert_intact(HEALTHY, h);
