@@ -474,6 +474,9 @@ impl Endpoint {
                 };
                 conn.aborted = Some(code);
                 conn.dont_reuse = true;
+                // DATA held for a RESPONSE that will not come now.
+                self.held_total = self.held_total.saturating_sub(conn.held.len());
+                conn.held.clear();
                 let calls: Vec<Key> = conn.channels.iter().filter_map(|c| c.call).collect();
                 for k in calls {
                     self.complete_call(now, k, Completion::RemoteAbort(code));

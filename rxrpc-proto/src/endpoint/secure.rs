@@ -19,7 +19,9 @@
 //!   rxnull connection is dropped (Linux aborts the connection; a forged CHALLENGE should not
 //!   be able to kill calls);
 //! * a RESPONSE on a connection that was never challenged or is already secure, and a
-//!   CHALLENGE on a service connection, are dropped.
+//!   CHALLENGE on a service connection, are dropped;
+//! * an aborted connection (either end) holds nothing: its held packets are released, and
+//!   DATA, CHALLENGEs and RESPONSEs that arrive on it later are dropped (no re-challenge).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,7 +93,9 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };
-        if header.packet_type != PacketType::DATA {
+        // An aborted connection (its RESPONSE refused, or the client gave up on it) will never
+        // deliver anything: hold nothing and challenge no more.
+        if header.packet_type != PacketType::DATA || conn.aborted.is_some() {
             self.stats.dropped += 1;
             return;
         }
