@@ -188,30 +188,39 @@ fn run_inner(opts: &Options, out: &mut dyn Write, err: &mut dyn Write) -> io::Re
         if !filter.classify(dgram.src, dgram.dst) {
             continue;
         }
-        summary.rx += 1;
-        let rec = Record {
-            frame: frame.number,
-            timestamp: frame.timestamp,
-            src: dgram.src,
-            dst: dgram.dst,
-            datagram: dgram.payload,
-            wire_len: dgram.truncated.unwrap_or(dgram.payload.len()),
-            outcome: record::decode(dgram.payload, dgram.truncated),
+        // A sender using UDP segmentation offload is captured on lo as one record holding
+        // several datagrams: decode each of them.
+        let parts = if dgram.truncated.is_none() {
+            rxrpc_proto::wire::split_coalesced(dgram.payload)
+        } else {
+            vec![dgram.payload]
         };
-        match &rec.outcome {
-            Outcome::Decoded(p) => {
-                summary.decoded += 1;
-                *summary.types.entry(p.header.packet_type.0).or_default() += 1;
-            }
-            Outcome::Failed { .. } => summary.errors += 1,
-        }
-        if !opts.count_only {
-            let line = if opts.json {
-                json::format_record(&rec)
-            } else {
-                text::format_record(&rec)
+        for part in parts {
+            summary.rx += 1;
+            let rec = Record {
+                frame: frame.number,
+                timestamp: frame.timestamp,
+                src: dgram.src,
+                dst: dgram.dst,
+                datagram: part,
+                wire_len: dgram.truncated.unwrap_or(part.len()),
+                outcome: record::decode(part, dgram.truncated),
             };
-            writeln!(out, "{line}")?;
+            match &rec.outcome {
+                Outcome::Decoded(p) => {
+                    summary.decoded += 1;
+                    *summary.types.entry(p.header.packet_type.0).or_default() += 1;
+                }
+                Outcome::Failed { .. } => summary.errors += 1,
+            }
+            if !opts.count_only {
+                let line = if opts.json {
+                    json::format_record(&rec)
+                } else {
+                    text::format_record(&rec)
+                };
+                writeln!(out, "{line}")?;
+            }
         }
     }
 

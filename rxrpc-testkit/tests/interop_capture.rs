@@ -37,6 +37,21 @@ fn check_capture(
     service: u16,
     complete: bool,
 ) -> BTreeMap<String, usize> {
+    // Our driver sends runs of equal-size datagrams with UDP segmentation offload, which a
+    // capture on lo records as one coalesced datagram: split those back into Rx packets.
+    let split: Vec<CapturedDatagram> = datagrams
+        .iter()
+        .flat_map(|d| {
+            rxrpc_proto::wire::split_coalesced(&d.payload)
+                .into_iter()
+                .map(|p| CapturedDatagram {
+                    payload: p.to_vec(),
+                    ..d.clone()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let datagrams = &split[..];
     let mut sent = BTreeMap::new();
     let mut last_serial: BTreeMap<(u32, u32), u32> = BTreeMap::new();
     // (epoch, cid, call) -> DATA seqs seen from us.

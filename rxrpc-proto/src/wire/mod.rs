@@ -17,6 +17,7 @@
 //! `reference-openafs-rx.md` §1.3, §1.12, §4.1 in the project's shared docs.
 
 mod ack;
+mod coalesced;
 mod codes;
 mod data;
 mod debug;
@@ -28,6 +29,7 @@ mod simple;
 mod version;
 
 pub use ack::*;
+pub use coalesced::split_coalesced;
 pub use codes::AbortCode;
 pub use data::*;
 pub use debug::*;
