@@ -343,51 +343,34 @@ async fn secured_rxperf_against_linux_krxperf() {
     let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
     within(300, "secured rxperf vs krxperf", async {
         let addr = guest.rxperf();
-        for level in ["clear", "auth", "crypt"] {
-            let sec = format!("rxkad:{level}");
-            let out = our_client(
-                addr,
-                &[
-                    "-c",
-                    "rpc",
-                    "-S",
-                    "100000",
-                    "-R",
-                    "100000",
-                    "-T",
-                    "2",
-                    "--security",
-                    &sec,
-                    "--rxkad-key",
-                    &key,
-                ],
-            )
-            .await;
-            check(&out, "RPC", 1, 2, 100_000, Some(100_000));
-        }
+        let mut runs: Vec<(String, &str, &str)> = ["clear", "auth", "crypt"]
+            .iter()
+            .map(|l| (format!("rxkad:{l}"), "--rxkad-key", key.as_str()))
+            .collect();
         if let Some(gk) = guest.rxgk_key() {
-            for level in ["auth", "crypt"] {
-                let sec = format!("rxgk:{level}");
-                let out = our_client(
-                    addr,
-                    &[
-                        "-c",
-                        "rpc",
-                        "-S",
-                        "100000",
-                        "-R",
-                        "100000",
-                        "-T",
-                        "2",
-                        "--security",
-                        &sec,
-                        "--rxgk-key",
-                        gk,
-                    ],
-                )
-                .await;
-                check(&out, "RPC", 1, 2, 100_000, Some(100_000));
-            }
+            runs.extend(
+                ["auth", "crypt"]
+                    .iter()
+                    .map(|l| (format!("rxgk:{l}"), "--rxgk-key", gk)),
+            );
+        }
+        for (sec, key_opt, key_val) in &runs {
+            let args = [
+                "-c",
+                "rpc",
+                "-S",
+                "100000",
+                "-R",
+                "100000",
+                "-T",
+                "2",
+                "--security",
+                sec,
+                key_opt,
+                key_val,
+            ];
+            let out = our_client(addr, &args).await;
+            check(&out, "RPC", 1, 2, 100_000, Some(100_000));
         }
         let out = our_client(
             addr,
