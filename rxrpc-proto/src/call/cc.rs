@@ -1,7 +1,7 @@
 //! Congestion control: the interface between a call's transmit side and a pluggable
 //! congestion controller, and the default NewReno-style controller.
 //!
-//! Layer: the call engine. The transmit side ([`Tx`](super::Tx)) owns loss detection (NACKs
+//! Layer: the call engine. The transmit side (`Tx`) owns loss detection (NACKs
 //! with a reordering window, the tail-loss probe, the retransmission timeout) and the
 //! recovery episodes; the controller only turns those events into a congestion window. Windows
 //! are counted in packets (one DATA packet carries at most 1412 bytes), as in every Rx
