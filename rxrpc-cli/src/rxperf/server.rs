@@ -171,7 +171,8 @@ impl Server {
                         let call = incoming.into_call();
                         let stats = Arc::clone(&stats);
                         let shutdown = shutdown.clone();
-                        tasks.spawn(handle(call, stats, shutdown, verbose));
+                        // Boxed: the task then moves a pointer, not the whole future.
+                        tasks.spawn(Box::pin(handle(call, stats, shutdown, verbose)));
                     }
                     Err(e) => break Err(e),
                 },
