@@ -471,8 +471,8 @@ impl RpcClient {
     ) -> Result<T, RpcError> {
         let req = Self::request(opcode, encode)?;
         let call = self.open_call().await?;
-        call.send_last(req).await?;
-        let reply = match call.recv_to_end(self.options.max_reply).await {
+        // The request and the whole reply in one exchange with the endpoint's driver.
+        let reply = match call.request(req, self.options.max_reply).await {
             Ok(r) => r,
             Err(rxrpc::Error::TooLong(n)) => {
                 let _ = call.abort(AbortCode::RXGEN_CC_UNMARSHAL).await;

@@ -15,7 +15,7 @@ use rxrpc_proto::security::{PeerIdentity, SecurityLevel};
 use rxrpc_proto::wire::{AbortCode, SecurityIndex, ServiceId};
 use rxrpc_proto::{Completion, LocalError, SocketId};
 
-use crate::driver::{Armed, Command, Received, Shared};
+use crate::driver::{Armed, Command, Received, SendReply, Shared};
 use crate::error::{Error, Result};
 
 /// One RPC of the async API, client or service side.
@@ -49,6 +49,9 @@ struct CallInner {
     /// data): receives return `None` and the completion is `Succeeded` without a round trip
     /// to the driver.
     finished: AtomicBool,
+    /// The end of the peer's data was handed over (the driver said so): receives return
+    /// `None` without a round trip to the driver.
+    eod: AtomicBool,
 }
 
 /// How a call is secured, and (for a service call) who the client proved to be.
@@ -92,6 +95,7 @@ impl Call {
                 security: CallSecurity::default(),
                 armed: Armed::new(),
                 finished: AtomicBool::new(false),
+                eod: AtomicBool::new(false),
             }),
         }
     }
@@ -150,7 +154,7 @@ impl Call {
                 user_id,
                 data,
                 more,
-                reply,
+                reply: SendReply::Done(reply),
             })
             .await
     }
@@ -215,7 +219,7 @@ impl Call {
     ///
     /// Cancel safe, as [`recv`](Self::recv).
     pub async fn recv_max(&self, max: usize) -> Result<Option<Bytes>> {
-        if self.inner.finished.load(Ordering::Acquire) {
+        if self.inner.finished.load(Ordering::Acquire) || self.inner.eod.load(Ordering::Acquire) {
             return Ok(None);
         }
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
@@ -239,9 +243,7 @@ impl Call {
                 },
             )
             .await?;
-        if r.finished {
-            self.inner.finished.store(true, Ordering::Release);
-        }
+        self.note(&r);
         Ok(r.data)
     }
 
@@ -252,10 +254,91 @@ impl Call {
     ///
     /// Not cancel safe: data received before the future was dropped is lost.
     pub async fn recv_to_end(&self, limit: usize) -> Result<Bytes> {
+        let first = self.recv().await?;
+        self.recv_rest(first, limit).await
+    }
+
+    /// Queue `data` as the last data of this phase and receive everything up to the end of
+    /// the peer's data: [`send_last`](Self::send_last) then [`recv_to_end`](Self::recv_to_end)
+    /// in one exchange with the driver (the usual client request and reply). Fails with
+    /// [`Error::TooLong`] if more than `limit` bytes arrive.
+    ///
+    /// ```no_run
+    /// # async fn f(call: rxrpc::Call) -> rxrpc::Result<()> {
+    /// let reply = call.request(bytes::Bytes::from_static(b"ping"), 1 << 20).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`send_last`](Self::send_last) and
+    /// [`recv_to_end`](Self::recv_to_end).
+    pub async fn request(&self, data: Bytes, limit: usize) -> Result<Bytes> {
+        let (socket, user_id) = (self.inner.socket, self.inner.user_id);
+        let r = self
+            .inner
+            .shared
+            .request(|reply| Command::Send {
+                socket,
+                user_id,
+                data,
+                more: false,
+                reply: SendReply::ThenRecv {
+                    max: usize::MAX,
+                    reply,
+                },
+            })
+            .await?;
+        self.note(&r);
+        self.recv_rest(r.data, limit).await
+    }
+
+    /// Remember what the driver said about the end of the call's data.
+    fn note(&self, r: &Received) {
+        if r.finished {
+            self.inner.finished.store(true, Ordering::Release);
+        }
+        if r.eod {
+            self.inner.eod.store(true, Ordering::Release);
+        }
+    }
+
+    /// Queue `data` as the last data of this phase and wait until the call completes:
+    /// [`send_last`](Self::send_last) then [`completion`](Self::completion) in one exchange
+    /// with the driver (the usual end of a service call: the reply, then the client's final
+    /// ACK). Errors are those of `send_last`; a call that fails after its data was queued
+    /// returns `Ok` with the failed completion.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`send_last`](Self::send_last); once the data is queued, cancelling
+    /// only stops the wait.
+    pub async fn send_last_and_complete(&self, data: Bytes) -> Result<Completion> {
+        let (socket, user_id) = (self.inner.socket, self.inner.user_id);
+        self.inner
+            .shared
+            .request(|reply| Command::Send {
+                socket,
+                user_id,
+                data,
+                more: false,
+                reply: SendReply::ThenComplete(reply),
+            })
+            .await
+    }
+
+    /// The rest of [`recv_to_end`](Self::recv_to_end) after its first receive gave `first`.
+    async fn recv_rest(&self, first: Option<Bytes>, limit: usize) -> Result<Bytes> {
         // A single-chunk message is returned without a copy.
-        let mut first: Option<Bytes> = None;
+        let Some(chunk) = first else {
+            return Ok(Bytes::new());
+        };
+        if chunk.len() > limit {
+            return Err(Error::TooLong(limit));
+        }
+        let mut total = chunk.len();
+        let mut first: Option<Bytes> = Some(chunk);
         let mut buf = BytesMut::new();
-        let mut total = 0usize;
         while let Some(chunk) = self.recv().await? {
             total = total.saturating_add(chunk.len());
             if total > limit {

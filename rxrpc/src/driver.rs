@@ -259,19 +259,20 @@ pub(crate) enum Command {
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
     },
-    /// Async API: begin a client call managed by a [`Call`] handle.
+    /// Async API: begin a client call managed by a [`Call`] handle. There is no reply (the
+    /// handle is returned at once); if the call cannot begin, the error is kept and given to
+    /// the call's operations (see [`Driver::begin_failed`]).
     BeginCall {
         user_id: u64,
         params: CallParams,
-        reply: Reply<()>,
     },
-    /// Async API: send on a managed call.
+    /// Async API: send on a managed call (and, with [`SendReply::ThenRecv`], receive after).
     Send {
         socket: SocketId,
         user_id: u64,
         data: Bytes,
         more: bool,
-        reply: Reply<()>,
+        reply: SendReply,
     },
     /// Async API: receive from a managed call.
     Recv {
@@ -360,6 +361,7 @@ pub(crate) async fn spawn(
         shared: Arc::downgrade(&shared),
         sockets,
         calls: HashMap::default(),
+        failed_begins: HashMap::default(),
         client_socket,
         local_addr,
         publish,
@@ -422,7 +424,68 @@ struct PendingSend {
     more: bool,
     /// Nothing of this send has been offered to the endpoint yet.
     first: bool,
-    reply: Reply<()>,
+    reply: SendReply,
+}
+
+/// Who hears of a send's outcome.
+#[derive(Debug)]
+pub(crate) enum SendReply {
+    /// The sender, once all is queued (or the send failed).
+    Done(Reply<()>),
+    /// Once all is queued, the send turns into a receive of at most `max` bytes whose result
+    /// goes to `reply` (one command for a request and its reply); a failed send fails it.
+    ThenRecv { max: usize, reply: Reply<Received> },
+    /// Once all is queued, wait for the call's completion and send it to `reply` (a service
+    /// call's last reply data and the wait for the client's final ACK in one command).
+    ThenComplete(Reply<Completion>),
+}
+
+/// One waiting for a managed call's completion.
+#[derive(Debug)]
+enum CompletionWaiter {
+    /// [`Command::Completion`].
+    Plain(oneshot::Sender<Completion>),
+    /// [`SendReply::ThenComplete`].
+    AfterSend(Reply<Completion>),
+}
+
+impl CompletionWaiter {
+    fn complete(self, c: Completion) {
+        match self {
+            CompletionWaiter::Plain(w) => {
+                let _ = w.send(c);
+            }
+            CompletionWaiter::AfterSend(w) => {
+                let _ = w.send(Ok(c));
+            }
+        }
+    }
+}
+
+impl SendReply {
+    /// The caller went away.
+    fn is_closed(&self) -> bool {
+        match self {
+            SendReply::Done(r) => r.is_closed(),
+            SendReply::ThenRecv { reply, .. } => reply.is_closed(),
+            SendReply::ThenComplete(reply) => reply.is_closed(),
+        }
+    }
+
+    /// Report a failure.
+    fn fail(self, e: Error) {
+        match self {
+            SendReply::Done(r) => {
+                let _ = r.send(Err(e));
+            }
+            SendReply::ThenRecv { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            SendReply::ThenComplete(reply) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
 }
 
 /// The answer to [`Command::Recv`].
@@ -433,6 +496,9 @@ pub(crate) struct Received {
     /// The call succeeded and its terminal message has been read: every later receive
     /// returns `None` and the completion is `Succeeded`, so the handle need not ask again.
     pub(crate) finished: bool,
+    /// The end of the peer's data has been handed over (with this data, or before): every
+    /// later receive returns `None`, so the handle need not ask again.
+    pub(crate) eod: bool,
 }
 
 /// A parked receive of a managed call.
@@ -462,7 +528,7 @@ struct CallSlot {
     completion: Option<Completion>,
     /// The terminal message was read: the endpoint has forgotten the user ID.
     released: bool,
-    completion_waiters: Vec<oneshot::Sender<Completion>>,
+    completion_waiters: Vec<CompletionWaiter>,
     /// The handle was dropped after the reply was queued; end the call once it completes.
     orphan: bool,
     /// Listed in `Driver::dirty_calls`.
@@ -493,13 +559,13 @@ impl CallSlot {
     /// Answer everything parked with `err` (the socket went away).
     fn fail_all(&mut self, err: impl Fn() -> Error, completion: Completion) {
         for s in self.sends.drain(..) {
-            let _ = s.reply.send(Err(err()));
+            s.reply.fail(err());
         }
         for r in self.recvs.drain(..) {
             let _ = r.reply.send(Err(err()));
         }
         for w in self.completion_waiters.drain(..) {
-            let _ = w.send(self.completion.unwrap_or(completion));
+            w.complete(self.completion.unwrap_or(completion));
         }
     }
 }
@@ -553,6 +619,9 @@ struct Driver {
     shared: Weak<Shared>,
     sockets: HashMap<SocketId, SockState>,
     calls: HashMap<(SocketId, u64), CallSlot>,
+    /// Client calls of the async API whose `begin_call` failed, with the error, until their
+    /// handle is dropped.
+    failed_begins: HashMap<u64, CallError>,
     client_socket: SocketId,
     local_addr: SocketAddr,
     publish: watch::Sender<Arc<Snapshot>>,
@@ -587,6 +656,19 @@ struct Driver {
     /// [`PUBLISH_EVERY`] while busy, and after rare commands), so that a state change
     /// without an event can delay an operation but never strand it.
     sweep_all: bool,
+}
+
+/// The completion of a client call that could not begin: a local error with the errno the
+/// socket API reports for `err`.
+fn begin_failure_completion(err: CallError) -> Completion {
+    let errno = match err {
+        CallError::Completed(c) => return c,
+        CallError::DuplicateId(_) => 17, // EEXIST
+        CallError::SocketClosed => 107,  // ENOTCONN
+        CallError::Limit(_) | CallError::CannotCharge(_) => 105, // ENOBUFS
+        _ => 22,                         // EINVAL
+    };
+    Completion::LocalError(LocalError::SendFailed(errno))
 }
 
 /// Which parked operations a command may move.
@@ -1166,6 +1248,9 @@ impl Driver {
                     {
                         Ok(())
                     }
+                    Err(CallError::UnknownId(_)) if socket == self.client_socket => {
+                        Err(self.begin_failed(socket, user_id).into())
+                    }
                     r => r.map_err(Error::from),
                 };
                 let _ = reply.send(r);
@@ -1211,18 +1296,18 @@ impl Driver {
                 snap.local = Some(self.local_addr);
                 let _ = reply.send(snap);
             }
-            Command::BeginCall {
-                user_id,
-                params,
-                reply,
-            } => {
+            Command::BeginCall { user_id, params } => {
                 let socket = self.client_socket;
-                let r = ep.begin_call(now, socket, user_id, params);
-                if r.is_ok() {
-                    self.calls
-                        .insert((socket, user_id), CallSlot::new(true, Side::Client));
+                match ep.begin_call(now, socket, user_id, params) {
+                    Ok(()) => {
+                        self.calls
+                            .insert((socket, user_id), CallSlot::new(true, Side::Client));
+                    }
+                    Err(e) => {
+                        tracing::debug!(user_id, error = %e, "client call could not begin");
+                        self.failed_begins.insert(user_id, e);
+                    }
                 }
-                let _ = reply.send(r.map_err(Error::from));
             }
             Command::Send {
                 socket,
@@ -1237,9 +1322,7 @@ impl Driver {
                     first: true,
                     reply,
                 }),
-                None => {
-                    let _ = reply.send(Err(CallError::UnknownId(user_id).into()));
-                }
+                None => reply.fail(self.begin_failed(socket, user_id).into()),
             },
             Command::Recv {
                 socket,
@@ -1252,7 +1335,8 @@ impl Driver {
                     reply,
                 }),
                 None => {
-                    let _ = reply.send(Err(CallError::UnknownId(user_id).into()));
+                    let e = self.begin_failed(socket, user_id);
+                    let _ = reply.send(Err(e.into()));
                 }
             },
             Command::Completion {
@@ -1260,9 +1344,13 @@ impl Driver {
                 user_id,
                 reply,
             } => match self.calls.get_mut(&(socket, user_id)) {
-                Some(slot) => slot.completion_waiters.push(reply),
+                Some(slot) => slot.completion_waiters.push(CompletionWaiter::Plain(reply)),
                 None => {
-                    let _ = reply.send(Completion::LocalError(LocalError::Shutdown));
+                    let c = match self.begin_failed(socket, user_id) {
+                        CallError::UnknownId(_) => Completion::LocalError(LocalError::Shutdown),
+                        e => begin_failure_completion(e),
+                    };
+                    let _ = reply.send(c);
                 }
             },
             Command::DropCall { socket, user_id } => self.drop_call(now, socket, user_id),
@@ -1383,7 +1471,7 @@ impl Driver {
                 data: msg.data,
                 more: msg.more,
                 first: true,
-                reply,
+                reply: SendReply::Done(reply),
             });
     }
 
@@ -1450,8 +1538,22 @@ impl Driver {
         self.unref_socket(socket);
     }
 
+    /// Why an operation on a managed call without a slot fails: for a client call whose
+    /// `begin_call` failed, that error; otherwise `UnknownId`.
+    fn begin_failed(&self, socket: SocketId, user_id: u64) -> CallError {
+        if socket == self.client_socket {
+            if let Some(e) = self.failed_begins.get(&user_id) {
+                return *e;
+            }
+        }
+        CallError::UnknownId(user_id)
+    }
+
     fn drop_call(&mut self, now: Instant, socket: SocketId, user_id: u64) {
         let Some(slot) = self.calls.get_mut(&(socket, user_id)) else {
+            if socket == self.client_socket {
+                self.failed_begins.remove(&user_id);
+            }
             return;
         };
         if !slot.released {
@@ -1721,7 +1823,19 @@ fn sweep_call(
             slot.tx_finished = true;
         }
         if let Some(ps) = slot.sends.pop_front() {
-            let _ = ps.reply.send(res);
+            match (ps.reply, res) {
+                (SendReply::Done(r), res) => {
+                    let _ = r.send(res);
+                }
+                (SendReply::ThenRecv { max, reply }, Ok(())) => slot.recvs.push_back(PendingRecv {
+                    max: max.max(1),
+                    reply,
+                }),
+                (SendReply::ThenComplete(reply), Ok(())) => slot
+                    .completion_waiters
+                    .push(CompletionWaiter::AfterSend(reply)),
+                (r, Err(e)) => r.fail(e),
+            }
         }
     }
     if !slot.managed {
@@ -1779,7 +1893,12 @@ fn sweep_call(
         moved = true;
         let finished =
             slot.released && slot.stash.is_none() && slot.completion == Some(Completion::Succeeded);
-        let result = result.map(|data| Received { data, finished });
+        let eod = slot.eod && slot.stash.is_none();
+        let result = result.map(|data| Received {
+            data,
+            finished,
+            eod,
+        });
         if let Err(Ok(Received {
             data: Some(data), ..
         })) = pr.reply.send(result)
@@ -1797,7 +1916,7 @@ fn sweep_call(
     if let Some(c) = slot.completion {
         for w in slot.completion_waiters.drain(..) {
             moved = true;
-            let _ = w.send(c);
+            w.complete(c);
         }
         if slot.orphan {
             if !slot.released {

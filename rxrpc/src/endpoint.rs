@@ -246,9 +246,15 @@ impl CallBuilder {
 
     /// Create the call. Nothing is sent until data is queued with [`Call::send`] and friends.
     ///
+    /// Returns at once, without waiting for the driver: if the call cannot begin (invalid
+    /// parameters, a resource limit), its first operation fails with that error
+    /// ([`Error::Call`]) and [`Call::completion`] returns
+    /// `LocalError(SendFailed(errno))` (`EINVAL`, `ENOBUFS`, ...). Only a stopped driver is
+    /// reported here ([`Error::DriverGone`]).
+    ///
     /// # Cancel safety
     ///
-    /// Cancel safe: if cancelled, the call (if created) is released at once.
+    /// Cancel safe: it does not wait; a call whose handle is dropped is released.
     pub async fn open(self) -> Result<Call> {
         let shared = &self.endpoint.shared;
         let user_id = shared.next_user_id.fetch_add(1, Ordering::Relaxed);
@@ -269,20 +275,16 @@ impl CallBuilder {
             self.params.service_id,
         )
         .with_security(security);
-        let params = self.params;
-        let r = shared
-            .request(|reply| Command::BeginCall {
-                user_id,
-                params,
-                reply,
-            })
-            .await;
-        match r {
-            Ok(()) => Ok(call),
-            Err(e) => {
-                call.disarm();
-                Err(e)
-            }
+        // Commands are run in order, so the call's later operations find it begun (or find
+        // why it could not begin).
+        if shared.send(Command::BeginCall {
+            user_id,
+            params: self.params,
+        }) {
+            Ok(call)
+        } else {
+            call.disarm();
+            Err(Error::DriverGone)
         }
     }
 }
@@ -345,5 +347,119 @@ impl Listener {
     /// The local UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.shared.local_addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rxrpc_proto::wire::ServiceId;
+    use rxrpc_proto::{CallError, Completion, LocalError};
+
+    use super::RxEndpoint;
+    use crate::error::Error;
+
+    /// `open` does not wait for the driver: a call that cannot begin is handed out, and its
+    /// operations and completion report why; dropping it leaves nothing behind.
+    #[tokio::test]
+    async fn a_call_that_cannot_begin_fails_its_operations() {
+        let ep = RxEndpoint::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let call = ep.call(ep.local_addr(), ServiceId(0)).open().await.unwrap();
+        match call.send_last(Bytes::from_static(b"x")).await {
+            Err(Error::Call(CallError::InvalidParams(_))) => {}
+            other => panic!("send on a call that never began: {other:?}"),
+        }
+        match call.recv().await {
+            Err(Error::Call(CallError::InvalidParams(_))) => {}
+            other => panic!("recv on a call that never began: {other:?}"),
+        }
+        assert!(matches!(
+            call.abort(rxrpc_proto::wire::AbortCode::RX_CALL_DEAD).await,
+            Err(Error::Call(CallError::InvalidParams(_)))
+        ));
+        assert_eq!(
+            call.completion().await,
+            Completion::LocalError(LocalError::SendFailed(22))
+        );
+        let user_id = call.user_id();
+        drop(call);
+        // The driver forgets the failure with the handle: a stale ID is unknown again.
+        let stale = crate::call::Call::new(
+            std::sync::Arc::clone(&ep.shared),
+            ep.shared.client_socket,
+            user_id,
+            ep.local_addr(),
+            ServiceId(0),
+        );
+        stale.disarm();
+        assert!(matches!(
+            stale.recv().await,
+            Err(Error::Call(CallError::UnknownId(id))) if id == user_id
+        ));
+        assert_eq!(ep.snapshot().await.unwrap().calls.len(), 0);
+    }
+
+    /// `request` (client) and `send_last_and_complete` (service) each do their two steps in
+    /// one exchange with the driver; the service sees the end of the request without asking
+    /// again; a reply over the limit fails the request.
+    #[tokio::test]
+    async fn request_and_reply_in_one_exchange() {
+        let fut = async {
+            let server = RxEndpoint::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            let listener = server.listen(&[ServiceId(77)], 4).await.unwrap();
+            let serve = tokio::spawn(async move {
+                let mut completions = Vec::new();
+                for _ in 0..2 {
+                    let call = listener.accept().await.unwrap().into_call();
+                    let req = call.recv_to_end(1024).await.unwrap();
+                    assert!(call.recv().await.unwrap().is_none());
+                    let mut reply = req.to_vec();
+                    reply.reverse();
+                    completions.push(call.send_last_and_complete(reply.into()).await.unwrap());
+                }
+                completions
+            });
+            let client = RxEndpoint::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            let call = client
+                .call(server.local_addr(), ServiceId(77))
+                .open()
+                .await
+                .unwrap();
+            let reply = call.request(Bytes::from_static(b"ping"), 4).await.unwrap();
+            assert_eq!(&reply[..], b"gnip");
+            assert!(call.recv().await.unwrap().is_none());
+            assert_eq!(call.completion().await, Completion::Succeeded);
+            let call = client
+                .call(server.local_addr(), ServiceId(77))
+                .open()
+                .await
+                .unwrap();
+            assert!(matches!(
+                call.request(Bytes::from_static(b"ping!"), 4).await,
+                Err(Error::TooLong(4))
+            ));
+            drop(call);
+            let completions = serve.await.unwrap();
+            assert_eq!(completions.first(), Some(&Completion::Succeeded));
+            // A request on a call that never began fails with the reason.
+            let call = client
+                .call(server.local_addr(), ServiceId(0))
+                .open()
+                .await
+                .unwrap();
+            assert!(matches!(
+                call.request(Bytes::from_static(b"x"), 4).await,
+                Err(Error::Call(CallError::InvalidParams(_)))
+            ));
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), fut)
+            .await
+            .expect("test timed out");
     }
 }

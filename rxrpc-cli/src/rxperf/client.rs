@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rxrpc::{AbortCode, EndpointConfig, RxEndpoint, ServiceId};
 use tokio::task::JoinSet;
 
@@ -19,7 +20,7 @@ use super::progress::{Counters, Progress};
 use super::proto::{FileList, Op, Request};
 use super::report::ClientReport;
 use super::shutdown::{self, Reason, Shutdown};
-use super::stream::{chunk_size, recv_all, send_phase};
+use super::stream::{Received, chunk_size, recv_all, send_phase};
 use super::{CHUNK_MAX, COOKIE_BYTES, SERVICE};
 
 /// Client settings (the command line's, parsed).
@@ -345,7 +346,17 @@ impl Worker {
         let call = builder.open().await.map_err(|e| Some(e.into()))?;
         let bytes = Some(&self.counters.bytes);
         let tail: &[u8] = if self.cookie { &COOKIE_BYTES } else { &[] };
+        let cookie_len = if self.req.reply_has_cookie() { 4 } else { 0 };
+        let want = self.req.reply_len() + cookie_len;
         let work = async {
+            if let Some(req) = self.one_buffer(tail) {
+                // A small request and reply: one exchange with the driver.
+                let reply = call.request(req, REQUEST_REPLY_LIMIT).await?;
+                self.counters
+                    .bytes
+                    .fetch_add(self.req.data_len() + reply.len() as u64, Ordering::Relaxed);
+                return Ok(received_of(&reply));
+            }
             send_phase(
                 &call,
                 &self.head,
@@ -366,8 +377,6 @@ impl Worker {
             }
             r = work => r.map_err(|e| Some(e.into()))?,
         };
-        let cookie_len = if self.req.reply_has_cookie() { 4 } else { 0 };
-        let want = self.req.reply_len() + cookie_len;
         if got.len < want {
             return Err(Some(CallFailure::ShortReply { got: got.len, want }));
         }
@@ -386,10 +395,60 @@ impl Worker {
         Ok(())
     }
 
+    /// The whole request as one buffer if it fits one write chunk and the reply is small.
+    fn one_buffer(&self, tail: &[u8]) -> Option<Bytes> {
+        let len = usize::try_from(self.req.data_len()).ok()?;
+        let total = self.head.len() + len + tail.len();
+        let reply = self.req.reply_len() + 4;
+        if total > self.wsize.clamp(1, CHUNK_MAX as usize) || reply > SMALL_REPLY {
+            return None;
+        }
+        let mut v = Vec::with_capacity(total);
+        v.extend_from_slice(&self.head);
+        v.resize(self.head.len() + len, 0);
+        v.extend_from_slice(tail);
+        Some(Bytes::from(v))
+    }
+
     fn warn(&self, msg: &str) {
         // OpenAFS warns on every call; a long run would flood the terminal: warn once.
         if self.warnings.fetch_add(1, Ordering::Relaxed) == 0 {
             eprintln!("rxperf: {msg}");
         }
+    }
+}
+
+/// Largest reply (cookie included) a call takes in one exchange with the driver
+/// ([`rxrpc::Call::request`]); larger ones are read in pieces and only counted.
+const SMALL_REPLY: u64 = 64 << 10;
+/// What such a call accepts before failing with `TooLong`: a server may send more than asked
+/// for (that is only warned about), but not without bound.
+const REQUEST_REPLY_LIMIT: usize = 1 << 20;
+
+/// The length and last four bytes of a reply read whole.
+fn received_of(reply: &[u8]) -> Received {
+    let mut r = Received {
+        len: reply.len() as u64,
+        ..Received::default()
+    };
+    let k = reply.len().min(4);
+    if let (Some(dst), Some(src)) = (r.last4.get_mut(4 - k..), reply.get(reply.len() - k..)) {
+        dst.copy_from_slice(src);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::received_of;
+
+    #[test]
+    fn a_whole_reply_gives_its_length_and_last_four_bytes() {
+        let r = received_of(&[1, 2, 3, 4, 5, 6]);
+        assert_eq!((r.len, r.last4), (6, [3, 4, 5, 6]));
+        let r = received_of(&[7, 8]);
+        assert_eq!((r.len, r.last4), (2, [0, 0, 7, 8]));
+        let r = received_of(&[]);
+        assert_eq!((r.len, r.last4), (0, [0; 4]));
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rxrpc::{AbortCode, Call, Completion, EndpointConfig, Listener, RxEndpoint, ServiceId};
 use tokio::task::JoinSet;
 
@@ -170,7 +171,8 @@ impl Server {
                         let call = incoming.into_call();
                         let stats = Arc::clone(&stats);
                         let shutdown = shutdown.clone();
-                        tasks.spawn(handle(call, stats, shutdown, verbose));
+                        // Boxed: the task then moves a pointer, not the whole future.
+                        tasks.spawn(Box::pin(handle(call, stats, shutdown, verbose)));
                     }
                     Err(e) => break Err(e),
                 },
@@ -201,16 +203,44 @@ async fn handle(call: Call, stats: Arc<ServerStats>, shutdown: Shutdown, verbose
         }
         r = serve(&call, &stats) => r,
     };
-    match outcome {
-        Ok(req) => {
-            let c = tokio::select! {
+    // A reply of one buffer is queued together with the wait for the completion.
+    let outcome = match outcome {
+        Ok((req, Some(reply))) => {
+            let r = tokio::select! {
                 biased;
                 _ = shutdown.wait() => {
                     let _ = call.abort(AbortCode::RX_CALL_DEAD).await;
                     ServerStats::bump(&stats.interrupted);
                     return;
                 }
-                c = call.completion() => c,
+                r = call.send_last_and_complete(reply) => r,
+            };
+            match r {
+                Ok(c) => {
+                    stats
+                        .bytes_out
+                        .fetch_add(req.reply_len(), Ordering::Relaxed);
+                    Ok((req, Some(c)))
+                }
+                Err(e) => Err(Failure::Rx(e)),
+            }
+        }
+        Ok((req, None)) => Ok((req, None)),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok((req, done)) => {
+            let c = match done {
+                Some(c) => c,
+                None => tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => {
+                        let _ = call.abort(AbortCode::RX_CALL_DEAD).await;
+                        ServerStats::bump(&stats.interrupted);
+                        return;
+                    }
+                    c = call.completion() => c,
+                },
             };
             record_completion(&stats, c);
             if verbose {
@@ -272,8 +302,9 @@ impl From<rxrpc::Error> for Failure {
     }
 }
 
-/// Read the request and queue the whole reply.
-async fn serve(call: &Call, stats: &ServerStats) -> Result<Request, Failure> {
+/// Read the request and queue the whole reply, or return it as one buffer, not yet queued, if
+/// it fits one write chunk.
+async fn serve(call: &Call, stats: &ServerStats) -> Result<(Request, Option<Bytes>), Failure> {
     let mut rd = Reader::new(call);
     let mut head = HeadParser::new();
     let (prefix, req) = loop {
@@ -303,14 +334,25 @@ async fn serve(call: &Call, stats: &ServerStats) -> Result<Request, Failure> {
     } else {
         &[]
     };
+    let chunk = chunk_size(prefix.rsize);
+    let total = usize::try_from(req.reply_len())
+        .ok()
+        .and_then(|n| n.checked_add(cookie.len()))
+        .filter(|&n| n <= chunk);
+    if let Some(total) = total {
+        let mut v = Vec::with_capacity(total);
+        v.resize(total - cookie.len(), 0);
+        v.extend_from_slice(cookie);
+        return Ok((req, Some(Bytes::from(v))));
+    }
     send_phase(
         call,
         &[],
         req.reply_len(),
         cookie,
-        chunk_size(prefix.rsize),
+        chunk,
         Some(&stats.bytes_out),
     )
     .await?;
-    Ok(req)
+    Ok((req, None))
 }
