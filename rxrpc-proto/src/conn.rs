@@ -213,6 +213,18 @@ impl Conn {
             .map_or(SecurityLevel::Plain, |s| s.level())
     }
 
+    /// A header for a connection-level packet of ours (CHALLENGE, RESPONSE, connection
+    /// ABORT): call number 0, channel 0, seq 0, a fresh serial.
+    pub(crate) fn conn_header(&mut self, packet_type: PacketType) -> Header {
+        self.header(
+            Channel(0),
+            CallNumber(0),
+            packet_type,
+            Seq(0),
+            Flags::empty(),
+        )
+    }
+
     /// Number of channels with a call on them.
     pub(crate) fn active_calls(&self) -> usize {
         self.channels.iter().filter(|c| c.call.is_some()).count()

@@ -251,6 +251,28 @@ impl Peer {
     }
 }
 
+/// A PING ACK on `call` (RTT sample, keepalive or path-MTU probe): its header, taking the
+/// connection's next serial, and its body with our trailer for `peer`.
+pub(super) fn ping_ack(
+    config: &EndpointConfig,
+    call: &crate::call::Call,
+    conn: &mut crate::conn::Conn,
+    peer: Option<&Peer>,
+) -> (crate::wire::Header, crate::wire::Ack) {
+    let mut body = call.rx.build_ack(AckReason::PING, Serial(0));
+    if let Some(t) = body.trailer.as_mut() {
+        *t = ack_trailer(config, peer, t.rwind);
+    }
+    let h = conn.header(
+        call.channel,
+        call.call_number,
+        PacketType::ACK,
+        Seq(0),
+        Flags::REQUEST_ACK | Flags::SLOW_START_OK,
+    );
+    (h, body)
+}
+
 /// The `maxMTU`, `ifMTU` and `jumbo_max` words of our ACK trailers to `peer`, with `rwind`.
 pub(crate) fn ack_trailer(config: &EndpointConfig, peer: Option<&Peer>, rwind: u32) -> AckTrailer {
     let count = |n: u32| {
@@ -468,17 +490,7 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };
-        let mut body = call.rx.build_ack(AckReason::PING, Serial(0));
-        if let Some(tr) = body.trailer.as_mut() {
-            *tr = ack_trailer(&self.config, Some(p), tr.rwind);
-        }
-        let h = conn.header(
-            call.channel,
-            call.call_number,
-            PacketType::ACK,
-            Seq(0),
-            Flags::REQUEST_ACK | Flags::SLOW_START_OK,
-        );
+        let (h, body) = ping_ack(&self.config, call, conn, Some(p));
         // The peer answers a PING at once: give up on the probe after three round trips (or
         // the initial retransmission timeout before any RTT is known).
         let wait = call

@@ -378,21 +378,11 @@ impl Endpoint {
         let Some(conn) = self.conns.get_mut(ck) else {
             return;
         };
-        let mut body = call.rx.build_ack(AckReason::PING, Serial(0));
-        if let Some(t) = body.trailer.as_mut() {
-            *t = super::peer::ack_trailer(&self.config, self.peers.get(&call.peer), t.rwind);
-        }
-        let h = conn.header(
-            call.channel,
-            call.call_number,
-            PacketType::ACK,
-            Seq(0),
-            Flags::REQUEST_ACK | Flags::SLOW_START_OK,
-        );
+        let (h, body) = super::peer::ping_ack(&self.config, call, conn, self.peers.get(&call.peer));
         call.ping_probe = Some((h.serial.0, now));
         call.last_ping_at = Some(now);
         let peer = call.peer;
-        self.stats.acks_out[6] += 1;
+        self.stats.acks_out[super::reason_index(AckReason::PING)] += 1;
         self.push_packet(peer, &h, |out| body.emit(out));
     }
 

@@ -33,7 +33,7 @@ use crate::arena::Key;
 use crate::call::Side;
 use crate::call::state::{AbortReason, Completion};
 use crate::time::Instant;
-use crate::wire::{AbortCode, CallNumber, Channel, Flags, Header, PacketType, SecurityIndex, Seq};
+use crate::wire::{AbortCode, Header, PacketType, SecurityIndex};
 
 /// How a service connection for a new client is to be secured.
 pub(super) enum ServiceSecurity {
@@ -124,13 +124,7 @@ impl Endpoint {
         };
         conn.challenged_at = Some(now);
         conn.challenges += 1;
-        let h = conn.header(
-            Channel(0),
-            CallNumber(0),
-            PacketType::CHALLENGE,
-            Seq(0),
-            Flags::empty(),
-        );
+        let h = conn.conn_header(PacketType::CHALLENGE);
         let peer = conn.peer;
         self.stats.challenges_sent += 1;
         self.push_packet(peer, &h, |out| out.extend_from_slice(&body));
@@ -175,13 +169,7 @@ impl Endpoint {
             Ok((response, cksum)) => {
                 conn.challenges += 1;
                 conn.challenged_at = Some(now);
-                let mut h = conn.header(
-                    Channel(0),
-                    CallNumber(0),
-                    PacketType::RESPONSE,
-                    Seq(0),
-                    Flags::empty(),
-                );
+                let mut h = conn.conn_header(PacketType::RESPONSE);
                 h.cksum = cksum;
                 let peer = conn.peer;
                 self.stats.responses_sent += 1;
@@ -255,13 +243,7 @@ impl Endpoint {
         conn.dont_reuse = true;
         self.held_total = self.held_total.saturating_sub(conn.held.len());
         conn.held.clear();
-        let h = conn.header(
-            Channel(0),
-            CallNumber(0),
-            PacketType::ABORT,
-            Seq(0),
-            Flags::empty(),
-        );
+        let h = conn.conn_header(PacketType::ABORT);
         let peer = conn.peer;
         let calls: Vec<Key> = conn.channels.iter().filter_map(|c| c.call).collect();
         self.stats.aborts_sent += 1;
