@@ -629,9 +629,23 @@ impl Endpoint {
                 self.complete_call(now, key, Completion::Succeeded);
                 return;
             }
-            // Service: whole request in; ACK it after a delay unless the reply is quicker.
-            let srtt = call.tx.rtt.srtt;
-            call.timers.delayed_ack = Some(now + crate::call::Rx::ack_delay(srtt, &self.config));
+            // Service: whole request in; ACK it after a delay unless the reply is quicker. A
+            // requested ACK is held too (see `EndpointConfig::request_ack_hold`), unless the
+            // packets also need a stronger ACK (a hole filled, a duplicate, ...).
+            let hold = self.config.request_ack_hold;
+            if !hold.is_zero()
+                && call
+                    .rx
+                    .pending
+                    .is_some_and(|p| p.reason == AckReason::REQUESTED)
+            {
+                call.rx.pending = None;
+                call.timers.delayed_ack = Some(now + hold);
+            } else {
+                let srtt = call.tx.rtt.srtt;
+                let delay = crate::call::Rx::ack_delay(srtt, &self.config).max(hold);
+                call.timers.delayed_ack = Some(now + delay);
+            }
         }
         if readable || complete {
             self.notify_readable(key);

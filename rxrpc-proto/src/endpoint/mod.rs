@@ -383,6 +383,12 @@ impl Endpoint {
         self.calls.len()
     }
 
+    /// Entries in the timer heap, live or stale (tests of its bound).
+    #[cfg(test)]
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
     /// Number of connections alive.
     pub fn live_conns(&self) -> usize {
         self.conns.len()

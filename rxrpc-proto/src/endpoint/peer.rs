@@ -15,7 +15,6 @@
 //! retransmission timeout that hits a jumbo packet halves how many subpackets follow.
 
 use core::time::Duration;
-use std::cmp::Reverse;
 use std::net::SocketAddr;
 
 use super::{Endpoint, PeerStats, TimerTarget};
@@ -330,7 +329,7 @@ impl Endpoint {
         if !ka.is_zero() && p.keepalive_at.is_none() {
             let at = p.last_tx_at.max(now) + ka;
             p.keepalive_at = Some(at);
-            self.timers.push(Reverse((at, TimerTarget::Peer(addr))));
+            self.push_timer(at, TimerTarget::Peer(addr));
         }
     }
 
@@ -355,7 +354,7 @@ impl Endpoint {
         }
         if let Some(p) = self.peers.get_mut(&addr) {
             p.keepalive_at = Some(next);
-            self.timers.push(Reverse((next, TimerTarget::Peer(addr))));
+            self.push_timer(next, TimerTarget::Peer(addr));
         }
     }
 

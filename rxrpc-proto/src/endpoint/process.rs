@@ -294,9 +294,10 @@ impl Endpoint {
                 Some(c) => c,
                 None => return,
             };
-            // Two unacknowledged packets, or the application consumed enough to reopen the
+            // Two unacknowledged packets (while more are to come: a complete request waits for
+            // its reply or its delayed ACK), or the application consumed enough to reopen the
             // window noticeably: an IDLE ACK now.
-            if call.rx.unacked >= 2
+            if (call.rx.unacked >= 2 && call.state != CallState::ServerAckRequest)
                 || call.rx.consumed_since_ack > 8
                 || (call.rx.consumed_since_ack > 0
                     && !call.rx.has_data()
@@ -422,7 +423,7 @@ impl Endpoint {
         };
         if call.scheduled.is_none_or(|s| t < s) {
             call.scheduled = Some(t);
-            self.timers.push(Reverse((t, TimerTarget::Call(key))));
+            self.push_timer(t, TimerTarget::Call(key));
         }
     }
 
@@ -442,7 +443,7 @@ impl Endpoint {
         if next != conn.scheduled {
             conn.scheduled = next;
             if let Some(t) = next {
-                self.timers.push(Reverse((t, TimerTarget::Conn(ck))));
+                self.push_timer(t, TimerTarget::Conn(ck));
             }
         }
     }

@@ -210,7 +210,22 @@ impl Net {
 /// A server endpoint with one listening socket charged with `charges` user IDs starting at
 /// 1000, and a client socket on endpoint 0.
 pub(crate) fn pair(seed: u64, charges: u64) -> (Net, SocketId, SocketId) {
+    pair_with(seed, charges, |_| {})
+}
+
+/// [`pair`] with the server endpoint's configuration adjusted by `server`.
+pub(crate) fn pair_with(
+    seed: u64,
+    charges: u64,
+    server: impl FnOnce(&mut EndpointConfig),
+) -> (Net, SocketId, SocketId) {
     let mut net = Net::new(2, seed);
+    let mut cfg = EndpointConfig {
+        rng_seed: seed + 7919,
+        ..Default::default()
+    };
+    server(&mut cfg);
+    net.eps[1].1 = Endpoint::new(cfg, Instant::ZERO);
     let now = net.now;
     let cs = net.ep(0).open_socket();
     let ss = net.ep(1).open_socket();
