@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use rxrpc_proto::security::{PeerIdentity, SecurityLevel};
@@ -52,6 +52,9 @@ struct CallInner {
     /// The end of the peer's data was handed over (the driver said so): receives return
     /// `None` without a round trip to the driver.
     eod: AtomicBool,
+    /// Data handed over with an accepted call (a complete small request), returned by the
+    /// first receives before asking the driver.
+    prefetched: Mutex<Option<Bytes>>,
 }
 
 /// How a call is secured, and (for a service call) who the client proved to be.
@@ -96,11 +99,38 @@ impl Call {
                 armed: Armed::new(),
                 finished: AtomicBool::new(false),
                 eod: AtomicBool::new(false),
+                prefetched: Mutex::new(None),
             }),
         }
     }
 
     /// Set the security description (before the handle is shared).
+    /// Start with `data` already received; `eod`: it reaches the end of the peer's data.
+    pub(crate) fn with_prefetched(mut self, data: Option<Bytes>, eod: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            *inner
+                .prefetched
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner()) = data;
+            *inner.eod.get_mut() = eod;
+        }
+        self
+    }
+
+    /// Take up to `max` bytes of the data handed over at accept.
+    fn take_prefetched(&self, max: usize) -> Option<Bytes> {
+        let mut p = self
+            .inner
+            .prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut d = p.take()?;
+        if d.len() > max.max(1) {
+            *p = Some(d.split_off(max.max(1)));
+        }
+        Some(d)
+    }
+
     pub(crate) fn with_security(mut self, security: CallSecurity) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.security = security;
@@ -219,6 +249,9 @@ impl Call {
     ///
     /// Cancel safe, as [`recv`](Self::recv).
     pub async fn recv_max(&self, max: usize) -> Result<Option<Bytes>> {
+        if let Some(d) = self.take_prefetched(max) {
+            return Ok(Some(d));
+        }
         if self.inner.finished.load(Ordering::Acquire) || self.inner.eod.load(Ordering::Acquire) {
             return Ok(None);
         }
@@ -412,6 +445,11 @@ pub struct IncomingCall {
 impl IncomingCall {
     pub(crate) fn new(call: Call) -> Self {
         IncomingCall { call }
+    }
+
+    /// All the data handed over with the call and not yet read.
+    pub(crate) fn take_prefetched(&self) -> Option<Bytes> {
+        self.call.take_prefetched(usize::MAX)
     }
 
     /// The driver keeps the call (cancelled accept): forget this handle silently.

@@ -74,6 +74,8 @@ const MAX_DATAGRAM: usize = 65_536;
 const RECV_BLOCK: usize = 256 << 10;
 /// Most bytes one receive of a managed call hands over (see [`gather`]).
 const GATHER_MAX: usize = 256 << 10;
+/// At most this much of a complete request is handed over with its accepted call.
+const PREFETCH_MAX: usize = 64 << 10;
 /// Datagrams taken from the endpoint per batched send.
 const SEND_GATHER: usize = 256;
 
@@ -308,10 +310,12 @@ pub(crate) enum Command {
     DropListener {
         socket: SocketId,
     },
-    /// A cancelled `accept` gives back the call it was handed.
+    /// A cancelled `accept` gives back the call it was handed, with the data handed over
+    /// with it.
     Requeue {
         socket: SocketId,
         user_id: u64,
+        data: Option<Bytes>,
     },
     /// A cancelled `recv` gives back the data it was handed.
     Unrecv {
@@ -878,12 +882,27 @@ impl Driver {
                 }
             }
             let (udp, slots, meta) = (&self.udp, &mut self.slots[..width], &mut self.meta);
-            match udp.try_io(Interest::READABLE, || sys::recv_batch(udp, slots, meta)) {
+            // A short batch from recvmmsg means the receive queue was empty when the kernel
+            // filled it: the closure then reports WouldBlock so that tokio clears the socket's
+            // readiness now, instead of the driver coming back for a recvmmsg that only says
+            // EAGAIN (about one wasted system call per small RPC). Nothing is missed: a
+            // datagram that arrived since raised a newer readiness event, which the clearing
+            // leaves alone.
+            let mut got = 0;
+            let r = udp.try_io(Interest::READABLE, || {
+                got = sys::recv_batch(udp, slots, meta)?;
+                if got < width && sys::SHORT_BATCH_DRAINS {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(got)
+                }
+            });
+            got_any |= got > 0;
+            for i in 0..got {
+                self.deliver(now, i);
+            }
+            match r {
                 Ok(n) => {
-                    got_any |= n > 0;
-                    for i in 0..n {
-                        self.deliver(now, i);
-                    }
                     if n == width {
                         self.recv_width = (width * 4).min(self.slots.len());
                     } else {
@@ -893,7 +912,12 @@ impl Driver {
                         break; // probably drained; readiness says for sure next time
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if got * 4 < width {
+                        self.recv_width = (width / 2).max(4);
+                    }
+                    break;
+                }
                 Err(e) => {
                     // A pending ICMP error reported on the receive: its details are on the
                     // error queue.
@@ -1379,7 +1403,11 @@ impl Driver {
                 }
             }
             Command::DropListener { socket } => self.drop_listener(now, socket),
-            Command::Requeue { socket, user_id } => {
+            Command::Requeue {
+                socket,
+                user_id,
+                data,
+            } => {
                 let alive = match self
                     .sockets
                     .get_mut(&socket)
@@ -1391,6 +1419,11 @@ impl Driver {
                     }
                     _ => false,
                 };
+                if let (true, Some(data), Some(slot)) =
+                    (alive, data, self.calls.get_mut(&(socket, user_id)))
+                {
+                    slot.stash = Some(data);
+                }
                 if !alive {
                     let _ = self.ep.end_call(now, socket, user_id);
                     self.calls.remove(&(socket, user_id));
@@ -1668,7 +1701,15 @@ impl Driver {
             st.dirty = false;
             moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
             if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
-                moved |= sweep_accept(&self.ep, socket, l, &mut st.refs, shared);
+                moved |= sweep_accept(
+                    &mut self.ep,
+                    now,
+                    &mut self.calls,
+                    socket,
+                    l,
+                    &mut st.refs,
+                    shared,
+                );
             }
         }
         sockets.append(&mut self.dirty_sockets);
@@ -1702,7 +1743,15 @@ impl Driver {
         for (&socket, st) in self.sockets.iter_mut() {
             moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
             if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
-                moved |= sweep_accept(&self.ep, socket, l, &mut st.refs, shared);
+                moved |= sweep_accept(
+                    &mut self.ep,
+                    now,
+                    &mut self.calls,
+                    socket,
+                    l,
+                    &mut st.refs,
+                    shared,
+                );
             }
         }
         moved
@@ -2023,7 +2072,9 @@ fn sweep_recvmsg(ep: &mut Endpoint, now: Instant, socket: SocketId, st: &mut Soc
 
 /// Hand incoming calls to parked `accept`s.
 fn sweep_accept(
-    ep: &Endpoint,
+    ep: &mut Endpoint,
+    now: Instant,
+    calls: &mut HashMap<(SocketId, u64), CallSlot>,
     socket: SocketId,
     l: &mut ListenState,
     refs: &mut usize,
@@ -2051,14 +2102,26 @@ fn sweep_accept(
                 identity: ep.call_identity(socket, uid),
             })
             .unwrap_or_default();
+        let slot = calls.get_mut(&(socket, uid));
+        let (data, eod) = match slot {
+            Some(slot) => prefetch(ep, now, socket, uid, slot),
+            None => (None, false),
+        };
         let call = IncomingCall::new(
-            Call::new(Arc::clone(shared), socket, uid, peer, service).with_security(security),
+            Call::new(Arc::clone(shared), socket, uid, peer, service)
+                .with_security(security)
+                .with_prefetched(data, eod),
         );
         moved = true;
         match w.send(Ok(call)) {
             Ok(()) => *refs += 1,
             Err(Ok(ic)) => {
-                // The accept was cancelled: keep the call for the next one.
+                // The accept was cancelled: keep the call (and its data) for the next one.
+                if let (Some(data), Some(slot)) =
+                    (ic.take_prefetched(), calls.get_mut(&(socket, uid)))
+                {
+                    slot.stash = Some(data);
+                }
                 ic.disarm();
                 l.incoming.push_front(uid);
             }
@@ -2066,6 +2129,44 @@ fn sweep_accept(
         }
     }
     moved
+}
+
+/// The data an incoming call's handle starts with, so that a small request is read without a
+/// round trip to the driver: what a cancelled accept left in the stash, or, once the whole
+/// request is in, up to [`PREFETCH_MAX`] bytes of it. Returns the data and whether it reaches
+/// the end of the request.
+fn prefetch(
+    ep: &mut Endpoint,
+    now: Instant,
+    socket: SocketId,
+    uid: u64,
+    slot: &mut CallSlot,
+) -> (Option<Bytes>, bool) {
+    if let Some(d) = slot.stash.take() {
+        return (Some(d), slot.eod);
+    }
+    if slot.eod || !slot.recvs.is_empty() {
+        return (None, slot.eod);
+    }
+    if ep.call_state(socket, uid) != Some(CallState::ServerAckRequest) {
+        return (None, false);
+    }
+    let Ok(Some(m)) = ep.recv(now, socket, uid, PREFETCH_MAX) else {
+        return (None, false);
+    };
+    slot.eod |= m.end_of_data;
+    if let Some(t) = m.terminal {
+        // Not while the request is merely complete; should it happen, receives report it.
+        slot.completion = Some(t);
+        slot.released = true;
+    }
+    let data = if !m.end_of_data && m.terminal.is_none() && !m.data.is_empty() {
+        gather(ep, now, socket, uid, slot, m.data, PREFETCH_MAX).0
+    } else {
+        m.data
+    };
+    let eod = slot.eod && slot.completion.is_none_or(|c| c.is_success());
+    ((!data.is_empty()).then_some(data), eod)
 }
 
 impl From<RecvMsg> for RxMessage {

@@ -332,8 +332,13 @@ impl Listener {
                 |reply| Command::Accept { socket, reply },
                 |incoming: IncomingCall| {
                     let user_id = incoming.user_id();
+                    let data = incoming.take_prefetched();
                     incoming.disarm();
-                    shared.send(Command::Requeue { socket, user_id });
+                    shared.send(Command::Requeue {
+                        socket,
+                        user_id,
+                        data,
+                    });
                 },
             )
             .await

@@ -415,6 +415,10 @@ mod imp {
     /// Receive up to `bufs.len()` messages with one `recvmmsg`, each appended to the spare
     /// capacity of its buffer (which must have room for a whole datagram: a longer one is cut).
     /// Returns how many were received; `meta[i]` describes `bufs[i]`'s new bytes.
+    /// `recv_batch` returning fewer datagrams than buffers means the receive queue is empty
+    /// (recvmmsg with `MSG_DONTWAIT` stops only there).
+    pub(crate) const SHORT_BATCH_DRAINS: bool = true;
+
     pub(crate) fn recv_batch(
         sock: &UdpSocket,
         bufs: &mut [BytesMut],
@@ -631,6 +635,9 @@ mod imp {
         sock.try_send_to(get(b), m.dest)?;
         Ok(1)
     }
+
+    /// One datagram per call here: a short batch says nothing about the queue.
+    pub(crate) const SHORT_BATCH_DRAINS: bool = false;
 
     pub(crate) fn recv_batch(
         sock: &UdpSocket,
