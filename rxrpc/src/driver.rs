@@ -335,6 +335,7 @@ pub(crate) enum Command {
 pub(crate) async fn spawn(
     local: SocketAddr,
     config: rxrpc_proto::EndpointConfig,
+    runtime: crate::RuntimeConfig,
 ) -> std::io::Result<Arc<Shared>> {
     let udp = UdpSocket::bind(local).await?;
     let local_addr = udp.local_addr()?;
@@ -360,6 +361,7 @@ pub(crate) async fn spawn(
         ep,
         udp,
         io,
+        busy_poll: runtime.busy_poll,
         base,
         cmds: rx,
         shared: Arc::downgrade(&shared),
@@ -617,6 +619,8 @@ struct Driver {
     ep: Endpoint,
     udp: UdpSocket,
     io: IoConfig,
+    /// Before sleeping, keep polling this long for work ([`RuntimeConfig::busy_poll`]).
+    busy_poll: Duration,
     base: tokio::time::Instant,
     cmds: mpsc::UnboundedReceiver<Command>,
     /// To mint [`Call`] handles for accepted calls without keeping the driver alive.
@@ -786,10 +790,21 @@ impl Driver {
             } else {
                 Interest::READABLE
             };
-            let wake = tokio::select! {
-                cmd = self.cmds.recv() => Wake::Command(cmd),
-                r = self.udp.ready(interest) => Wake::Socket(r),
-                () = &mut sleep, if armed.is_some() => Wake::Timer,
+            // Busy polling: before sleeping, yield to the other tasks and look again (each
+            // yield lets tokio poll the socket without blocking) until `busy_poll` passes.
+            let spin_until =
+                (!self.busy_poll.is_zero()).then(|| std::time::Instant::now() + self.busy_poll);
+            let wake = loop {
+                let spinning = spin_until.is_some_and(|t| std::time::Instant::now() < t);
+                let w = tokio::select! {
+                    cmd = self.cmds.recv() => Some(Wake::Command(cmd)),
+                    r = self.udp.ready(interest) => Some(Wake::Socket(r)),
+                    () = &mut sleep, if armed.is_some() => Some(Wake::Timer),
+                    () = tokio::task::yield_now(), if spinning => None,
+                };
+                if let Some(w) = w {
+                    break w;
+                }
             };
             self.tick();
             match wake {

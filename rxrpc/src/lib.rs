@@ -79,7 +79,7 @@ pub mod socket;
 mod sys;
 
 pub use call::{Call, CallSecurity, IncomingCall};
-pub use endpoint::{CallBuilder, Listener, RxEndpoint, default_config};
+pub use endpoint::{CallBuilder, Listener, RuntimeConfig, RxEndpoint, default_config};
 pub use error::{Error, Result};
 pub use rxrpc_proto::security;
 pub use rxrpc_proto::wire::{AbortCode, ServiceId};

@@ -551,3 +551,61 @@ async fn published_snapshot_is_read_without_the_driver() {
     })
     .await;
 }
+
+/// A busy-polling endpoint pair serves calls like any other (timers, ACKs and the final ACK
+/// still run), and an idle busy-polling endpoint goes back to sleep instead of spinning.
+#[test]
+fn busy_polling_endpoints_serve_calls_and_sleep_when_idle() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(within(20, async {
+        let runtime = rxrpc::RuntimeConfig::default().busy_poll(Duration::from_micros(50));
+        let server = RxEndpoint::bind_with(loopback(), rxrpc::default_config(), runtime.clone())
+            .await
+            .unwrap();
+        let listener = server.listen(&[ECHO], 8).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok(incoming) = listener.accept().await {
+                tokio::spawn(async move {
+                    let call = incoming.into_call();
+                    let req = call.recv_to_end(1 << 20).await.unwrap();
+                    call.send_last_and_complete(req).await.unwrap();
+                });
+            }
+        });
+        let client = RxEndpoint::bind_with(loopback(), rxrpc::default_config(), runtime)
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            let call = client.call(server.local_addr(), ECHO).open().await.unwrap();
+            let req: Vec<u8> = (0..(i * 37 % 3000)).map(|b| (b ^ i) as u8).collect();
+            let reply = call
+                .request(Bytes::from(req.clone()), 1 << 20)
+                .await
+                .unwrap();
+            assert!(reply == req, "call {i}: echo intact");
+        }
+        // Idle for 500 ms: the drivers wake a few times (snapshots every 100 ms) and poll
+        // 50 µs each time, so this thread uses a few milliseconds of CPU, not 500.
+        let before = thread_cpu();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let used = thread_cpu().saturating_sub(before);
+        assert!(
+            used < Duration::from_millis(150),
+            "idle endpoints used {used:?} of CPU"
+        );
+    }));
+}
+
+/// CPU time of the calling thread (user + system), from /proc.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}

@@ -101,7 +101,7 @@ pub struct RxArgs {
     /// UDP buffer size in KiB (accepted for compatibility; no effect).
     #[arg(short = 'u', value_name = "KIB", value_parser = c_u32)]
     pub udp_buf: Option<u32>,
-    /// No jumbograms (accepted; this runtime sends none anyway).
+    /// No jumbograms: one packet per datagram, and tell the peer so (`rx_SetNoJumbo`).
     #[arg(short = 'j')]
     pub no_jumbo: bool,
     /// No statistics (accepted; no effect).
@@ -134,6 +134,10 @@ pub struct RxArgs {
     /// process on the same CPUs.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub workers: usize,
+    /// Before the endpoint's driver sleeps, keep polling for work this many microseconds
+    /// (trades CPU for latency; see `rxrpc::RuntimeConfig::busy_poll`). 0: sleep at once.
+    #[arg(long, default_value_t = 0, value_name = "MICROS")]
+    pub busy_poll: u64,
 }
 
 impl RxArgs {
@@ -151,12 +155,19 @@ impl RxArgs {
             c.tx_window_initial = c.tx_window_initial.min(w);
             c.tx_queue_max = c.tx_queue_max.max(w.saturating_mul(2));
         }
+        if self.no_jumbo {
+            c.jumbo = false;
+        }
         if let Some(ms) = self.min_peer_timeout {
             c.min_rto = Duration::from_millis(u64::from(ms));
             c.initial_rto = c.initial_rto.max(c.min_rto);
             c.max_rto = c.max_rto.max(c.min_rto);
         }
         Ok(c)
+    }
+
+    fn runtime(&self) -> rxrpc::RuntimeConfig {
+        rxrpc::RuntimeConfig::default().busy_poll(Duration::from_micros(self.busy_poll))
     }
 }
 
@@ -201,6 +212,7 @@ impl ServerArgs {
         let mut o = ServerOptions::new(SocketAddr::new(ip, self.port));
         o.service = self.rx.service;
         o.config = self.rx.config()?;
+        o.runtime = self.rx.runtime();
         o.verbose = self.verbose;
         o.security = self.rx.sec.server()?;
         o.require_security = self.rx.sec.require_security;
@@ -305,6 +317,7 @@ impl ClientArgs {
         o.cookie = !self.no_cookie;
         o.bind = self.rx.bind.map(|ip| SocketAddr::new(ip, 0));
         o.config = self.rx.config()?;
+        o.runtime = self.rx.runtime();
         o.stats = self.dump_stats;
         if op == Op::File {
             let path = self.file.as_ref().ok_or("file command needs -f file")?;

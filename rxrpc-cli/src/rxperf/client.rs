@@ -55,6 +55,8 @@ pub struct ClientOptions {
     pub bind: Option<SocketAddr>,
     /// The endpoint's configuration (windows, timeouts).
     pub config: EndpointConfig,
+    /// How the endpoint's driver runs (busy polling).
+    pub runtime: rxrpc::RuntimeConfig,
     /// Show a progress line (only sensible when standard output is a terminal).
     pub progress: bool,
     /// Collect the endpoint's counters after the run (`-D`).
@@ -82,6 +84,7 @@ impl ClientOptions {
             cookie: true,
             bind: None,
             config: rxrpc::default_config(),
+            runtime: rxrpc::RuntimeConfig::default(),
             progress: false,
             stats: false,
             security: None,
@@ -184,7 +187,7 @@ pub async fn run(opts: &ClientOptions, shutdown: &Shutdown) -> Result<ClientRepo
     }
     let req = Arc::new(opts.request()?);
     let local = opts.local_addr();
-    let endpoint = RxEndpoint::bind_with_config(local, opts.config.clone())
+    let endpoint = RxEndpoint::bind_with(local, opts.config.clone(), opts.runtime.clone())
         .await
         .map_err(|err| ClientError::Bind { addr: local, err })?;
     let head: Arc<[u8]> = req.head(opts.rsize, opts.wsize).into();

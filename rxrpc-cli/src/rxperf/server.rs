@@ -32,6 +32,8 @@ pub struct ServerOptions {
     pub service: u16,
     /// The endpoint's configuration (windows, timeouts).
     pub config: EndpointConfig,
+    /// How the endpoint's driver runs (busy polling).
+    pub runtime: rxrpc::RuntimeConfig,
     /// Log each call to standard error.
     pub verbose: bool,
     /// Security classes accepted besides rxnull.
@@ -47,6 +49,7 @@ impl ServerOptions {
             bind,
             service: SERVICE,
             config: rxrpc::default_config(),
+            runtime: rxrpc::RuntimeConfig::default(),
             verbose: false,
             security: Vec::new(),
             require_security: false,
@@ -119,7 +122,7 @@ impl Server {
     /// Bind the endpoint and start listening.
     pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
         let backlog = opts.config.max_backlog.max(1);
-        let endpoint = RxEndpoint::bind_with_config(opts.bind, opts.config).await?;
+        let endpoint = RxEndpoint::bind_with(opts.bind, opts.config, opts.runtime).await?;
         let listener = endpoint
             .listen_secure(
                 &[ServiceId(opts.service)],
