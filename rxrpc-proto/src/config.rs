@@ -63,21 +63,10 @@ pub struct EndpointConfig {
     pub request_idle_timeout: Duration,
     /// The longest a received DATA packet waits for an acknowledgement before SRTT is known.
     pub max_ack_delay: Duration,
-    /// How long a service call holds back the ACK of a complete request, hoping to send the
-    /// first reply packet first (reply DATA acknowledges the whole request, so the ACK is then
-    /// not needed). With a hold, the ACK that the request's last packet asked for
-    /// (`REQUEST_ACK`) is held too, and sent as a DELAY ACK (which no peer takes as an RTT
-    /// sample) if the hold runs out; peers time their retransmissions from at least 200 ms
-    /// (OpenAFS, Linux; this crate's tail-loss probe adds `max_ack_delay`), so holds up to a
-    /// few milliseconds are safe. A small RPC whose application answers within the hold then
-    /// takes three packets instead of four.
-    ///
-    /// Default zero: a requested ACK is sent at once, as Linux does. On the 2-vCPU virtual
-    /// machine the benchmark ran on, a 1 ms hold cut the CPU per call with 8 concurrent
-    /// callers by about 5 % but slowed one caller's ping-pong from 11.3 k to 8.6 k calls/s:
-    /// the early ACK wakes the client before the reply arrives, and waking an idle virtual
-    /// CPU is what a lone caller waits for (`docs/performance.md`).
-    pub request_ack_hold: Duration,
+    /// Whether and how long a service call holds back the ACK of a complete request, hoping
+    /// to send the first reply packet first: reply DATA acknowledges the whole request, so a
+    /// small RPC then takes three datagrams instead of four. See [`RequestAckHold`].
+    pub request_ack_hold: RequestAckHold,
     /// Delay before a finished client call's final ACK is sent by its connection (a follow-on
     /// call on the channel acknowledges implicitly and cancels it).
     pub final_ack_delay: Duration,
@@ -158,7 +147,7 @@ impl Default for EndpointConfig {
             call_idle_timeout: Duration::from_secs(20),
             request_idle_timeout: Duration::from_secs(20),
             max_ack_delay: Duration::from_millis(100),
-            request_ack_hold: Duration::ZERO,
+            request_ack_hold: RequestAckHold::Concurrent(Duration::from_millis(1)),
             final_ack_delay: Duration::from_millis(2),
             client_conn_idle: Duration::from_secs(120),
             service_conn_idle: Duration::from_secs(600),
@@ -256,5 +245,42 @@ impl CallParams {
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = Some(d);
         self
+    }
+}
+
+/// When a service call holds back the ACK of a complete request ([`EndpointConfig::request_ack_hold`]).
+///
+/// A held ACK is sent when the reply is not queued within the hold, as a DELAY ACK (no peer
+/// takes it as an RTT sample); an ACK the request's last packet asked for (`REQUEST_ACK`) is
+/// held too. Peers time their retransmissions from at least 200 ms (OpenAFS, Linux; this
+/// crate's tail-loss probe allows `max_ack_delay` for the peer's ACK), so holds of a few
+/// milliseconds cost nothing on the wire.
+///
+/// Measured on the 2-vCPU virtual machine of `bench/results/` (`docs/performance.md`): with 8
+/// concurrent callers, holding 1 ms raised 4-byte RPCs from about 57 k to 68-75 k calls/s, but
+/// a lone caller fell from about 8.5 k to 5.8 k calls/s, because the early ACK wakes the idle
+/// client before the reply arrives and waking a halted vCPU is most of a lone call's round
+/// trip (with the client busy-polling the hold is neutral for a lone caller). Hence the
+/// default: hold only while the connection carries other calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestAckHold {
+    /// Never hold: a requested ACK goes out at once, as Linux does.
+    Never,
+    /// Always hold up to this long.
+    Always(Duration),
+    /// Hold up to this long while the request's connection has other calls in progress; a
+    /// lone call's requested ACK goes out at once. The default, with 1 ms.
+    Concurrent(Duration),
+}
+
+impl RequestAckHold {
+    /// The hold for a complete request; `concurrent`: its connection has other calls.
+    pub fn hold(self, concurrent: bool) -> Duration {
+        match self {
+            RequestAckHold::Never => Duration::ZERO,
+            RequestAckHold::Always(d) => d,
+            RequestAckHold::Concurrent(d) if concurrent => d,
+            RequestAckHold::Concurrent(_) => Duration::ZERO,
+        }
     }
 }

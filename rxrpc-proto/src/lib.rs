@@ -82,7 +82,7 @@ mod tests;
 
 pub use call::state::{AbortReason, CallState, Completion, LocalError, NetworkError};
 pub use call::{Holders, Side};
-pub use config::{CallParams, EndpointConfig, JumboAdvertise};
+pub use config::{CallParams, EndpointConfig, JumboAdvertise, RequestAckHold};
 pub use endpoint::{
     BindError, CallError, CallsRemain, Endpoint, EndpointStats, Event, PeerStats, RecvMsg,
     SocketId, Transmit,

@@ -85,6 +85,6 @@ pub use rxrpc_proto::security;
 pub use rxrpc_proto::wire::{AbortCode, ServiceId};
 pub use rxrpc_proto::{
     AbortReason, BindError, CallError, CallSnapshot, Completion, ConnSnapshot, EndpointConfig,
-    EndpointStats, LocalError, NetworkError, Snapshot,
+    EndpointStats, LocalError, NetworkError, RequestAckHold, Snapshot,
 };
 pub use socket::{RxMessage, RxSocket, SendMsg};

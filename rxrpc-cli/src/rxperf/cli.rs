@@ -138,6 +138,11 @@ pub struct RxArgs {
     /// (trades CPU for latency; see `rxrpc::RuntimeConfig::busy_poll`). 0: sleep at once.
     #[arg(long, default_value_t = 0, value_name = "MICROS")]
     pub busy_poll: u64,
+    /// As a server, always hold the ACK of a complete request up to this many microseconds so
+    /// that the reply acknowledges it; 0: ACK at once. Default: hold 1 ms only while the
+    /// connection has other calls (`rxrpc::RequestAckHold`).
+    #[arg(long, value_name = "MICROS")]
+    pub ack_hold: Option<u64>,
 }
 
 impl RxArgs {
@@ -157,6 +162,12 @@ impl RxArgs {
         }
         if self.no_jumbo {
             c.jumbo = false;
+        }
+        if let Some(us) = self.ack_hold {
+            c.request_ack_hold = match us {
+                0 => rxrpc::RequestAckHold::Never,
+                us => rxrpc::RequestAckHold::Always(Duration::from_micros(us)),
+            };
         }
         if let Some(ms) = self.min_peer_timeout {
             c.min_rto = Duration::from_millis(u64::from(ms));

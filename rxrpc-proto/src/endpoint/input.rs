@@ -632,7 +632,10 @@ impl Endpoint {
             // Service: whole request in; ACK it after a delay unless the reply is quicker. A
             // requested ACK is held too (see `EndpointConfig::request_ack_hold`), unless the
             // packets also need a stronger ACK (a hole filled, a duplicate, ...).
-            let hold = self.config.request_ack_hold;
+            let concurrent = ck
+                .and_then(|ck| self.conns.get(ck))
+                .is_some_and(|c| c.active_calls() > 1);
+            let hold = self.config.request_ack_hold.hold(concurrent);
             if !hold.is_zero()
                 && call
                     .rx

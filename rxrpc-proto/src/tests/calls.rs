@@ -163,7 +163,9 @@ fn the_timer_heap_stays_bounded_by_what_is_alive() {
 /// server.
 #[test]
 fn a_reply_within_the_hold_stands_in_for_the_requested_ack() {
-    let (mut net, cs, ss) = pair_with(1, 4, |c| c.request_ack_hold = Duration::from_millis(1));
+    let (mut net, cs, ss) = pair_with(1, 4, |c| {
+        c.request_ack_hold = crate::RequestAckHold::Always(Duration::from_millis(1))
+    });
     exchange(&mut net, cs, ss, 7, b"hello", b"world");
     let asked = net
         .seen
@@ -175,11 +177,54 @@ fn a_reply_within_the_hold_stands_in_for_the_requested_ack() {
     assert_eq!(client.acks_in, [0; 10], "client received ACKs");
 }
 
+/// The default hold applies only while the connection carries other calls: of two requests
+/// arriving together, the first (alone on its connection when it completes) is ACKed at once,
+/// the second's ACK is left to its reply.
+#[test]
+fn the_default_hold_applies_to_concurrent_calls_only() {
+    let (mut net, cs, ss) = pair(1, 4);
+    let now = net.now;
+    for id in [1, 2] {
+        let p = params(&net);
+        net.ep(0).begin_call(now, cs, id, p).unwrap();
+        net.ep(0)
+            .send(now, cs, id, Bytes::from_static(b"req"), false)
+            .unwrap();
+    }
+    let mut sids = Vec::new();
+    net.run_until(Duration::from_secs(5), |n| {
+        let now = n.now;
+        while let Some(m) = n.ep(1).recvmsg(now, ss, 100) {
+            if m.end_of_data {
+                n.ep(1)
+                    .send(now, ss, m.user_id, Bytes::from_static(b"rep"), false)
+                    .unwrap();
+                sids.push(m.user_id);
+            }
+        }
+        sids.len() == 2
+    });
+    for id in [1, 2] {
+        let (data, term) = recv_all(&mut net, 0, cs, id, Duration::from_secs(5));
+        assert_eq!(
+            (&data[..], term),
+            (&b"rep"[..], Some(Completion::Succeeded))
+        );
+    }
+    assert_eq!(
+        net.ep(1).stats().acks_out[1],
+        1,
+        "one REQUESTED ACK, for the lone call"
+    );
+}
+
 /// A server application slower than the hold: the held ACK goes out as a DELAY ACK once the
 /// hold runs out, so the client neither retransmits its request nor takes the delay as RTT.
 #[test]
 fn a_held_ack_goes_out_when_the_reply_is_slow() {
-    let (mut net, cs, ss) = pair_with(1, 4, |c| c.request_ack_hold = Duration::from_millis(1));
+    let (mut net, cs, ss) = pair_with(1, 4, |c| {
+        c.request_ack_hold = crate::RequestAckHold::Always(Duration::from_millis(1))
+    });
     let now = net.now;
     let p = params(&net);
     net.ep(0).begin_call(now, cs, 7, p).unwrap();
