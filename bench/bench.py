@@ -148,7 +148,7 @@ def main():
     ap.add_argument("--udp", required=True)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--bulk-bytes", type=int, default=100_000_000)
-    ap.add_argument("--rpc-calls", type=int, default=4000, help="calls per run with 1 caller")
+    ap.add_argument("--rpc-calls", type=int, default=16000, help="calls per run with 1 caller")
     ap.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--results", required=True)
     ap.add_argument("--keep", default=tempfile.gettempdir(), help="directory for the raw callgrind profiles")

@@ -7,13 +7,14 @@
 #
 #   --runs N         runs per figure (median, min, max; default 5)
 #   --bulk-bytes N   bytes of the one-call SEND/RECV (default 100000000)
-#   --rpc-calls N    calls per small-RPC run with 1 caller (8 callers: N/8 each; default 4000)
+#   --rpc-calls N    calls per small-RPC run with 1 caller (8 callers: N/8 each; default 16000,
+#                    so that an 8-caller run lasts long enough for its start not to dominate)
 #   --no-callgrind   skip the instruction counts (valgrind --tool=callgrind)
 #
 # Builds first: `cargo build --release -p rxrpc-cli` (the rxperf binary), the OpenAFS-rx peer
 # (bench/openafs-peer/build.sh: gcc + libopenafs-dev) and bench/udp/udp-limit.c (gcc), all into
 # $CARGO_TARGET_DIR (default /var/tmp/rxrpc-target), never into the repository. Needs python3.
-# `bench/run.sh --runs 3 --bulk-bytes 100000000` takes about 4 minutes on a 2-CPU machine.
+# `bench/run.sh` (5 runs) takes about 4 minutes on a 2-CPU machine.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
