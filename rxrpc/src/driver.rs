@@ -1714,18 +1714,7 @@ impl Driver {
                 continue;
             };
             st.dirty = false;
-            moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
-            if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
-                moved |= sweep_accept(
-                    &mut self.ep,
-                    now,
-                    &mut self.calls,
-                    socket,
-                    l,
-                    &mut st.refs,
-                    shared,
-                );
-            }
+            moved |= sweep_socket(&mut self.ep, now, &mut self.calls, socket, st, &shared);
         }
         sockets.append(&mut self.dirty_sockets);
         self.dirty_sockets = sockets;
@@ -1756,18 +1745,7 @@ impl Driver {
         }
         let shared = self.shared.upgrade();
         for (&socket, st) in self.sockets.iter_mut() {
-            moved |= sweep_recvmsg(&mut self.ep, now, socket, st);
-            if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
-                moved |= sweep_accept(
-                    &mut self.ep,
-                    now,
-                    &mut self.calls,
-                    socket,
-                    l,
-                    &mut st.refs,
-                    shared,
-                );
-            }
+            moved |= sweep_socket(&mut self.ep, now, &mut self.calls, socket, st, &shared);
         }
         moved
     }
@@ -2041,6 +2019,23 @@ fn gather(
         buf.extend_from_slice(p);
     }
     (buf.freeze(), plain)
+}
+
+/// Answer a socket's parked `recvmsg` calls and, for a listener, its parked `accept`s.
+/// Returns whether anything moved.
+fn sweep_socket(
+    ep: &mut Endpoint,
+    now: Instant,
+    calls: &mut HashMap<(SocketId, u64), CallSlot>,
+    socket: SocketId,
+    st: &mut SockState,
+    shared: &Option<Arc<Shared>>,
+) -> bool {
+    let mut moved = sweep_recvmsg(ep, now, socket, st);
+    if let (Some(l), Some(shared)) = (st.listen.as_mut(), shared.as_ref()) {
+        moved |= sweep_accept(ep, now, calls, socket, l, &mut st.refs, shared);
+    }
+    moved
 }
 
 /// Answer parked `recvmsg` calls of a socket.

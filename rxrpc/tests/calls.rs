@@ -318,6 +318,14 @@ async fn snapshots_while_calls_come_and_go() {
     .await;
 }
 
+/// Poll `fut` once (it must be pending: the driver has the request), give the driver time to
+/// answer it, then drop it: the answer is left in the cancelled operation.
+async fn cancel_after_answer<F: std::future::Future + Unpin>(mut fut: F) {
+    assert!(poll_once(&mut fut).await.is_pending());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(fut);
+}
+
 /// Poll a future once.
 async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
@@ -337,17 +345,11 @@ async fn replies_of_cancelled_operations_are_given_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
 
         // accept: polled once (the driver answers), then dropped without being read.
-        let mut fut = Box::pin(listener.accept());
-        assert!(poll_once(&mut fut).await.is_pending());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(fut);
+        cancel_after_answer(Box::pin(listener.accept())).await;
         let incoming = listener.accept().await.unwrap();
 
         // recv: the same.
-        let mut fut = Box::pin(incoming.recv());
-        assert!(poll_once(&mut fut).await.is_pending());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(fut);
+        cancel_after_answer(Box::pin(incoming.recv())).await;
         let mut got = incoming.recv().await.unwrap().unwrap().to_vec();
         assert!(!got.is_empty() && got.len() < request.len());
         call.finish().await.unwrap();
@@ -362,10 +364,7 @@ async fn replies_of_cancelled_operations_are_given_back() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         // The client's last read carries the terminal message (the call is released).
-        let mut fut = Box::pin(call.recv());
-        assert!(poll_once(&mut fut).await.is_pending());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(fut);
+        cancel_after_answer(Box::pin(call.recv())).await;
         assert_eq!(&call.recv().await.unwrap().unwrap()[..], b"reply");
         assert_eq!(call.recv().await.unwrap(), None);
         assert_eq!(call.completion().await, Completion::Succeeded);
@@ -378,10 +377,7 @@ async fn replies_of_cancelled_operations_are_given_back() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut fut = Box::pin(listener.accept());
-        assert!(poll_once(&mut fut).await.is_pending());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(fut);
+        cancel_after_answer(Box::pin(listener.accept())).await;
         let incoming = listener.accept().await.unwrap();
         let mut fut = Box::pin(incoming.recv_max(6));
         let std::task::Poll::Ready(first) = poll_once(&mut fut).await else {
