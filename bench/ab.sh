@@ -5,8 +5,15 @@
 #
 #   bench/ab.sh OLD_RXPERF NEW_RXPERF [ROUNDS]
 #
+# Each side may carry rxperf options for both its server and its client after the binary,
+# in one word-split argument, e.g. to compare settings of one build:
+#
+#   bench/ab.sh "$R --ack-hold 0" "$R" 3      # R=$CARGO_TARGET_DIR/release/rxperf
+#
+# (--ack-hold only matters to the server; the client accepts and ignores it.)
+#
 # Cases: 100 MB SEND and RECV in one call; 4/4-byte RPCs with 1 caller (4000 calls) and 8
-# callers (8 x 500 calls).
+# callers (8 x 2000 calls).
 set -euo pipefail
 A="$1"
 B="$2"
@@ -15,20 +22,23 @@ CASES=(
     "send|-c send -b 100000000 -T 1"
     "recv|-c recv -b 100000000 -T 1"
     "rpc1|-c rpc -S 4 -R 4 -T 4000"
-    "rpc8|-c rpc -S 4 -R 4 -T 500 -t 8"
+    "rpc8|-c rpc -S 4 -R 4 -T 2000 -t 8"
 )
 OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
 
-one() { # BIN NAME ARGS... -> "Gbit/s" or "calls/s"
-    local bin="$1" port
+one() { # "BIN [OPTIONS...]" ARGS... -> "Gbit/s" or "calls/s"
+    local side port bin
+    read -r -a side <<<"$1"
+    bin="${side[0]}"
+    local extra=("${side[@]:1}")
     shift
     port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$bin" server --bind 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+    "$bin" server --bind 127.0.0.1 -p "$port" "${extra[@]}" >/dev/null 2>&1 &
     local srv=$!
     sleep 0.3
     local rep
-    rep=$("$bin" client -s 127.0.0.1 -p "$port" --no-progress "$@" 2>&1 || true)
+    rep=$("$bin" client -s 127.0.0.1 -p "$port" --no-progress "${extra[@]}" "$@" 2>&1 || true)
     kill -INT "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
     if [[ "$rep" =~ RPC\ latency:\ calls\ [0-9]+,\ ([0-9]+)\ calls/s ]]; then

@@ -257,11 +257,12 @@ impl CallParams {
 /// milliseconds cost nothing on the wire.
 ///
 /// Measured on the 2-vCPU virtual machine of `bench/results/` (`docs/performance.md`): with 8
-/// concurrent callers, holding 1 ms raised 4-byte RPCs from about 57 k to 68-75 k calls/s, but
-/// a lone caller fell from about 8.5 k to 5.8 k calls/s, because the early ACK wakes the idle
-/// client before the reply arrives and waking a halted vCPU is most of a lone call's round
-/// trip (with the client busy-polling the hold is neutral for a lone caller). Hence the
-/// default: hold only while the connection carries other calls.
+/// concurrent callers, holding 1 ms raised the rate of 4-byte RPCs by 5-25 % in interleaved
+/// runs (noisy), but an unconditional hold slowed a lone caller from about 8.5 k to 5.8 k
+/// calls/s: the early ACK wakes the idle client before the reply arrives, and waking a halted
+/// vCPU is most of a lone call's round trip (with the client busy-polling the hold is neutral
+/// for a lone caller). Hence the default: hold only while the connection carries other
+/// calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestAckHold {
     /// Never hold: a requested ACK goes out at once, as Linux does.
