@@ -13,7 +13,8 @@
 #   scripts/peers.sh env       print the env file
 #
 # Environment (all optional):
-#   RXRPC_SHARED_DIR         the shared/ directory (default: ../shared beside the repo root)
+#   RXRPC_SHARED_DIR         the shared/ directory (default: ../shared beside the repo root, or
+#                            beside the repository a local clone was made from)
 #   RXRPC_PEERS_ENV          env file written by start (default /tmp/rxrpc-peers.env)
 #   RXRPC_VM_CACHE           kernel/VM cache (default /var/tmp/rxrpc-vm, as the shared scripts)
 #   RXRPC_KERNEL_SUITE       Debian suite of the guest kernel (default trixie-backports = 7.3)
@@ -33,7 +34,27 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${RXRPC_SHARED_DIR:-$REPO/../shared}"
+# shared/: $RXRPC_SHARED_DIR, else beside this clone, else beside the repository a local clone
+# was made from (`git clone /path/to/rxrpc /tmp/x` finds /path/to/shared).
+find_shared() {
+    if [ -n "${RXRPC_SHARED_DIR:-}" ]; then
+        echo "$RXRPC_SHARED_DIR"
+        return
+    fi
+    if [ -d "$REPO/../shared/peers" ]; then
+        echo "$REPO/../shared"
+        return
+    fi
+    local origin
+    origin="$(git -C "$REPO" config --get remote.origin.url 2>/dev/null || true)"
+    origin="${origin#file://}"
+    if [ -n "$origin" ] && [ -d "$origin/../shared/peers" ]; then
+        echo "$(cd "$origin/.." && pwd)/shared"
+        return
+    fi
+    echo "$REPO/../shared"
+}
+SHARED="$(find_shared)"
 AFS_DIR="$SHARED/peers/openafs"
 LK_DIR="$SHARED/peers/linux-kernel"
 ENV_FILE="${RXRPC_PEERS_ENV:-/tmp/rxrpc-peers.env}"

@@ -15,7 +15,7 @@ use rxrpc_proto::security::{PeerIdentity, SecurityLevel};
 use rxrpc_proto::wire::{AbortCode, SecurityIndex, ServiceId};
 use rxrpc_proto::{Completion, LocalError, SocketId};
 
-use crate::driver::{Armed, Command, Received, SendReply, Shared};
+use crate::driver::{Armed, Command, Received, Reply, SendReply, Shared};
 use crate::error::{Error, Result};
 
 /// One RPC of the async API, client or service side.
@@ -106,13 +106,14 @@ impl Call {
 
     /// Set the security description (before the handle is shared).
     /// Start with `data` already received; `eod`: it reaches the end of the peer's data.
-    pub(crate) fn with_prefetched(mut self, data: Option<Bytes>, eod: bool) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            *inner
-                .prefetched
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner()) = data;
-            *inner.eod.get_mut() = eod;
+    pub(crate) fn with_prefetched(self, data: Option<Bytes>, eod: bool) -> Self {
+        *self
+            .inner
+            .prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = data;
+        if eod {
+            self.inner.eod.store(true, Ordering::Release);
         }
         self
     }
@@ -176,6 +177,17 @@ impl Call {
     }
 
     async fn send_inner(&self, data: Bytes, more: bool) -> Result<()> {
+        self.send_then(data, more, SendReply::Done).await
+    }
+
+    /// Queue `data` (the phase stays open with `more`) and have the driver answer with what
+    /// `then` asks for once all of it is queued.
+    async fn send_then<T>(
+        &self,
+        data: Bytes,
+        more: bool,
+        then: impl FnOnce(Reply<T>) -> SendReply,
+    ) -> Result<T> {
         let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         self.inner
             .shared
@@ -184,7 +196,7 @@ impl Call {
                 user_id,
                 data,
                 more,
-                reply: SendReply::Done(reply),
+                reply: then(reply),
             })
             .await
     }
@@ -307,19 +319,10 @@ impl Call {
     /// Not cancel safe, as [`send_last`](Self::send_last) and
     /// [`recv_to_end`](Self::recv_to_end).
     pub async fn request(&self, data: Bytes, limit: usize) -> Result<Bytes> {
-        let (socket, user_id) = (self.inner.socket, self.inner.user_id);
         let r = self
-            .inner
-            .shared
-            .request(|reply| Command::Send {
-                socket,
-                user_id,
-                data,
-                more: false,
-                reply: SendReply::ThenRecv {
-                    max: usize::MAX,
-                    reply,
-                },
+            .send_then(data, false, |reply| SendReply::ThenRecv {
+                max: usize::MAX,
+                reply,
             })
             .await?;
         self.note(&r);
@@ -347,17 +350,7 @@ impl Call {
     /// Not cancel safe, as [`send_last`](Self::send_last); once the data is queued, cancelling
     /// only stops the wait.
     pub async fn send_last_and_complete(&self, data: Bytes) -> Result<Completion> {
-        let (socket, user_id) = (self.inner.socket, self.inner.user_id);
-        self.inner
-            .shared
-            .request(|reply| Command::Send {
-                socket,
-                user_id,
-                data,
-                more: false,
-                reply: SendReply::ThenComplete(reply),
-            })
-            .await
+        self.send_then(data, false, SendReply::ThenComplete).await
     }
 
     /// The rest of [`recv_to_end`](Self::recv_to_end) after its first receive gave `first`.

@@ -70,6 +70,17 @@ impl Endpoint {
         }
     }
 
+    /// Count `header`'s packet as dropped and answer it with an `RX_PROTOCOL_ERROR` ABORT.
+    fn refuse(&mut self, from: SocketAddr, header: &Header) {
+        self.stats.dropped += 1;
+        self.reject(
+            from,
+            header,
+            PacketType::ABORT,
+            Some(AbortCode::RX_PROTOCOL_ERROR),
+        );
+    }
+
     /// Reply to a packet that has no connection or call, inverting its direction.
     fn reject(
         &mut self,
@@ -138,13 +149,7 @@ impl Endpoint {
                     k
                 }
                 _ => {
-                    self.stats.dropped += 1;
-                    self.reject(
-                        from,
-                        &header,
-                        PacketType::ABORT,
-                        Some(AbortCode::RX_PROTOCOL_ERROR),
-                    );
+                    self.refuse(from, &header);
                     return;
                 }
             }
@@ -199,13 +204,7 @@ impl Endpoint {
             }
             // DATA seq 0 cannot start a call: refuse it before a charge is spent on it.
             if header.seq.0 == 0 {
-                self.stats.dropped += 1;
-                self.reject(
-                    from,
-                    &header,
-                    PacketType::ABORT,
-                    Some(AbortCode::RX_PROTOCOL_ERROR),
-                );
+                self.refuse(from, &header);
                 return;
             }
             // A new call on a service channel implicitly ends the previous one.
@@ -235,13 +234,7 @@ impl Endpoint {
         if header.packet_type == PacketType::DATA
             && (header.call_number.is_connection_level() || header.seq.0 == 0)
         {
-            self.stats.dropped += 1;
-            self.reject(
-                from,
-                header,
-                PacketType::ABORT,
-                Some(AbortCode::RX_PROTOCOL_ERROR),
-            );
+            self.refuse(from, header);
             return None;
         }
         if header.packet_type != PacketType::DATA {
